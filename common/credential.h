@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The credential format (DESIGN.md "Credentials").
+ *
+ *   access key ID  "AK" + 18 base32 [A-Z2-7]            (90 random bits)
+ *   secret         "aks_" + 40 base62 + 6 base62 CRC32  (≈238 random bits)
+ *   PAM password   "<ID>:<SECRET>"
+ *   verifier       0x01 || HMAC-SHA256(pepper, ID ":" SECRET)
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "accesskey.h"
+
+#define AK_ID_PREFIX "AK"
+#define AK_SECRET_PREFIX "aks_"
+#define AK_SECRET_RANDOM_LEN 40
+#define AK_SECRET_CHECKSUM_LEN 6
+#define AK_CREDENTIAL_LEN (AK_ID_LEN + 1 + AK_SECRET_LEN)
+
+#define AK_PEPPER_LEN 32
+#define AK_VERIFIER_SCHEME_HMAC_SHA256 0x01
+#define AK_VERIFIER_LEN 33
+
+/* Fill ret with a new ID / secret from the OS random source.
+ * Return 0 or -EIO when no randomness could be had. */
+int ak_id_generate(char ret[AK_ID_LEN + 1]);
+int ak_secret_generate(char ret[AK_SECRET_LEN + 1]);
+
+bool ak_id_is_valid(const char *id);
+
+/* 0 when s is a well-formed secret with a correct checksum; -EINVAL when it
+ * is not shaped like a secret; -EBADMSG when the shape is right but the
+ * checksum is not (a typo). */
+int ak_secret_check(const char *s);
+
+/* Splits a PAM password "<ID>:<SECRET>" of length len (the password may hold
+ * NUL bytes, which are never part of a credential).  Returns 0, -EINVAL when
+ * the password is not shaped like a credential (so it is an ordinary
+ * password), or -EBADMSG when it is shaped like one but its checksum fails. */
+int ak_credential_split(const char *password, size_t len, char ret_id[AK_ID_LEN + 1],
+                        char ret_secret[AK_SECRET_LEN + 1]);
+
+/* The stored verifier of (id, secret) under pepper.  Returns 0 or -EIO. */
+int ak_verifier_compute(const uint8_t pepper[AK_PEPPER_LEN], const char *id, const char *secret,
+                        uint8_t ret[AK_VERIFIER_LEN]);
+
+/* Constant-time comparison of two verifiers. */
+bool ak_verifier_equal(const uint8_t a[AK_VERIFIER_LEN], const uint8_t b[AK_VERIFIER_LEN]);
+
+uint32_t ak_crc32(const void *data, size_t len);

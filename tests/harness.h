@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Test harness: a throwaway deny-by-default system bus (tests/data/
+ * system-bus.conf, which includes the project's own policy file) and a real
+ * accesskeyd on a temporary state directory, plus helpers to run programs
+ * as other users (setpriv) and capture their output.
+ *
+ * Integration tests need root: only root may own org.accesskey.KeyStore1 under
+ * the project's policy, and other users are real UIDs made with setpriv.
+ */
+#pragma once
+
+#include <limits.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+typedef struct harness {
+        char dir[PATH_MAX];          /* temporary directory, removed at stop */
+        char state_dir[PATH_MAX];    /* <dir>/state */
+        char bus_address[PATH_MAX];  /* "unix:path=<dir>/bus" */
+        char config_path[PATH_MAX];  /* <dir>/accesskeyd.conf (may not exist) */
+        char daemon_log[PATH_MAX];   /* <dir>/accesskeyd.log: daemon stdout+stderr */
+        pid_t bus_pid;
+        pid_t daemon_pid;
+} harness;
+
+/* Absolute build and source directories (from AK_TOP_BUILDDIR/AK_TOP_SRCDIR
+ * set by `make check`, else the current directory). */
+const char *harness_builddir(void);
+const char *harness_srcdir(void);
+/* "<builddir>/<rel>", in a static buffer per call site's copy: strdup it. */
+char *harness_path(const char *rel);
+
+/* Creates the directory and starts the bus, then the daemon (with --debug and
+ * any extra arguments, NULL-terminated or NULL).  Aborts the test on failure. */
+void harness_start(harness *h, const char *const *daemon_args);
+void harness_start_bus(harness *h);
+void harness_start_daemon(harness *h, const char *const *daemon_args);
+/* SIGTERM and wait; returns the daemon's exit status (as from waitpid). */
+int harness_stop_daemon(harness *h);
+/* Stops daemon and bus, removes the directory. */
+void harness_stop(harness *h);
+
+/* Runs argv (argv[0] a path) as uid/gid (uid == (uid_t)-1: as we are),
+ * with stdin from `input` (NULL: /dev/null).  Captured stdout/stderr are
+ * returned NUL-terminated when ret_* are non-NULL.  Returns the exit code,
+ * or 128+signal. */
+int harness_run(const char *const *argv, uid_t uid, gid_t gid, const char *input, char **ret_stdout,
+                char **ret_stderr);
+
+/* A UID/GID that no local account uses, for a second and third user. */
+#define HARNESS_UID_OTHER 4242
+#define HARNESS_UID_THIRD 4343
+#define HARNESS_UID_NOBODY 65534
+
+/* Reads a whole file into a NUL-terminated buffer (NULL on failure). */
+char *harness_read_file(const char *path);
