@@ -1,0 +1,472 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libaccesskey: the client side of org.accesskey.KeyStore1.
+ *
+ * Every connection is private to its handle (never libdbus's shared one),
+ * never exits the process on disconnect, and every round trip — the bus
+ * Hello included — is bounded by the handle's timeout, because a login must
+ * not hang for libdbus's default 25 s when the daemon is stuck.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <dbus/dbus.h>
+
+#include "accesskey.h"
+#include "credential.h"
+#include "dict.h"
+#include "errors.h"
+#include "util.h"
+
+#define SYSTEM_BUS_ADDRESS "unix:path=/run/dbus/system_bus_socket"
+
+struct ak_client {
+        DBusConnection *conn;
+        bool peer; /* private socket: no bus, no destination */
+        int timeout_ms;
+        char *last_error;
+};
+
+static void set_last_error(ak_client *c, const char *msg) {
+        free(c->last_error);
+        c->last_error = msg && *msg ? strdup(msg) : NULL;
+}
+
+/* The negative errno for a DBusError, remembering its message. */
+static int error_from_dbus(ak_client *c, DBusError *e) {
+        int r = ak_error_from_dbus(e->name);
+        if (c)
+                set_last_error(c, e->message);
+        dbus_error_free(e);
+        return r;
+}
+
+static void connection_closep(DBusConnection **conn) {
+        if (*conn) {
+                dbus_connection_close(*conn);
+                dbus_connection_unref(*conn);
+        }
+}
+
+static void message_unrefp(DBusMessage **m) {
+        if (*m)
+                dbus_message_unref(*m);
+}
+
+/* Connects to address; on a bus, says Hello within the timeout ourselves
+ * (dbus_bus_register() would wait up to 25 s). */
+static int connect_to(const char *address, bool bus, int timeout_ms, DBusConnection **ret) {
+        DBusError e = DBUS_ERROR_INIT;
+        _cleanup_(connection_closep) DBusConnection *conn = dbus_connection_open_private(address, &e);
+        if (!conn) {
+                int r = ak_error_from_dbus(e.name);
+                dbus_error_free(&e);
+                /* A socket that is missing or refuses is a daemon that is not
+                 * there; anything else about the address is the caller's. */
+                return r == -EIO || r == -EINVAL ? -ECONNREFUSED : r;
+        }
+        dbus_connection_set_exit_on_disconnect(conn, FALSE);
+
+        if (bus) {
+                _cleanup_(message_unrefp) DBusMessage *m = dbus_message_new_method_call(
+                        DBUS_SERVICE_DBUS, DBUS_PATH_DBUS, DBUS_INTERFACE_DBUS, "Hello");
+                if (!m)
+                        return -ENOMEM;
+                _cleanup_(message_unrefp) DBusMessage *reply =
+                        dbus_connection_send_with_reply_and_block(conn, m, timeout_ms, &e);
+                if (!reply) {
+                        int r = ak_error_from_dbus(e.name);
+                        dbus_error_free(&e);
+                        return r == -EIO ? -ECONNREFUSED : r;
+                }
+                const char *unique;
+                if (!dbus_message_get_args(reply, &e, DBUS_TYPE_STRING, &unique, DBUS_TYPE_INVALID)) {
+                        dbus_error_free(&e);
+                        return -EIO;
+                }
+                if (!dbus_bus_set_unique_name(conn, unique))
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(conn);
+        return 0;
+}
+
+int ak_client_open(const char *bus, const char *socket_path, unsigned timeout_ms, ak_client **ret) {
+        _cleanup_(freep) ak_client *c = calloc(1, sizeof(*c));
+        int r = -ECONNREFUSED;
+
+        if (!ret)
+                return -EINVAL;
+        if (!c)
+                return -ENOMEM;
+        c->timeout_ms = timeout_ms > 0 ? (int) (timeout_ms > INT32_MAX ? INT32_MAX : timeout_ms)
+                                       : AK_DEFAULT_TIMEOUT_MS;
+
+        if (!bus && !socket_path)
+                socket_path = AK_DEFAULT_PRIVATE_SOCKET;
+        if (socket_path && *socket_path) {
+                char address[512];
+                _cleanup_(freep) char *escaped = dbus_address_escape_value(socket_path);
+                if (!escaped)
+                        return -ENOMEM;
+                if ((size_t) snprintf(address, sizeof(address), "unix:path=%s", escaped) >= sizeof(address))
+                        return -EINVAL;
+                r = connect_to(address, false, c->timeout_ms, &c->conn);
+                if (r == 0)
+                        c->peer = true;
+        }
+        if (!c->conn) {
+                if (!bus || streq(bus, "system"))
+                        bus = SYSTEM_BUS_ADDRESS;
+                if (streq(bus, "session")) {
+                        DBusError e = DBUS_ERROR_INIT;
+                        c->conn = dbus_bus_get_private(DBUS_BUS_SESSION, &e);
+                        if (!c->conn)
+                                return error_from_dbus(NULL, &e);
+                        dbus_connection_set_exit_on_disconnect(c->conn, FALSE);
+                        r = 0;
+                } else
+                        r = connect_to(bus, true, c->timeout_ms, &c->conn);
+        }
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+ak_client *ak_client_close(ak_client *c) {
+        if (c) {
+                connection_closep(&c->conn);
+                free(c->last_error);
+                free(c);
+        }
+        return NULL;
+}
+
+const char *ak_client_last_error(const ak_client *c) {
+        return c ? c->last_error : NULL;
+}
+
+static int new_call(ak_client *c, const char *method, DBusMessage **ret) {
+        DBusMessage *m = dbus_message_new_method_call(c->peer ? NULL : AK_BUS_NAME, AK_OBJECT_PATH,
+                                                      AK_MANAGER_INTERFACE, method);
+        if (!m)
+                return -ENOMEM;
+        /* A login must never start the daemon (DESIGN.md, PAM module). */
+        dbus_message_set_auto_start(m, FALSE);
+        *ret = m;
+        return 0;
+}
+
+static int call(ak_client *c, DBusMessage *m, DBusMessage **ret_reply) {
+        DBusError e = DBUS_ERROR_INIT;
+        set_last_error(c, NULL);
+        DBusMessage *reply = dbus_connection_send_with_reply_and_block(c->conn, m, c->timeout_ms, &e);
+        if (!reply)
+                return error_from_dbus(c, &e);
+        *ret_reply = reply;
+        return 0;
+}
+
+/* Checks that a string may go on the wire: libdbus refuses invalid UTF-8
+ * with a warning, and we would rather say which argument was wrong. */
+static int check_string(ak_client *c, const char *what, const char *s) {
+        if (s && !dbus_validate_utf8(s, NULL)) {
+                char msg[128];
+                snprintf(msg, sizeof(msg), "%s is not valid UTF-8", what);
+                set_last_error(c, msg);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static int check_strv(ak_client *c, const char *what, const char *const *v) {
+        for (size_t i = 0; v && v[i]; i++) {
+                int r = check_string(c, what, v[i]);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int check_id(ak_client *c, const char *id) {
+        if (!ak_id_is_valid(id)) {
+                set_last_error(c, "an access key ID is AK followed by 18 characters A-Z and 2-7");
+                return -EINVAL;
+        }
+        return 0;
+}
+
+void ak_key_free(ak_key *k) {
+        if (!k)
+                return;
+        free(k->owner_name);
+        free(k->name);
+        free(k->description);
+        strv_free(k->services);
+        strv_free(k->networks);
+        strv_free(k->scopes);
+        free(k->last_used_service);
+        free(k->last_used_rhost);
+        free(k);
+}
+
+void ak_key_list_free(ak_key **keys, size_t n) {
+        for (size_t i = 0; keys && i < n; i++)
+                ak_key_free(keys[i]);
+        free(keys);
+}
+
+void ak_secret_free(char *secret) {
+        erase_and_free(secret);
+}
+
+const char *ak_strerror(int err) {
+        return ak_error_text(err < 0 ? err : -err);
+}
+
+static int read_key(DBusMessageIter *it, ak_key **ret) {
+        ak_key *k = calloc(1, sizeof(*k));
+        char *id = NULL;
+        const char *bad, *reason;
+        if (!k)
+                return -ENOMEM;
+        const dict_field fields[] = {
+                { "id", DICT_STRING, &id },
+                { "owner_uid", DICT_UINT32, &k->owner_uid },
+                { "owner_name", DICT_STRING, &k->owner_name },
+                { "name", DICT_STRING, &k->name },
+                { "description", DICT_STRING, &k->description },
+                { "created_at", DICT_UINT64, &k->created_at },
+                { "created_by", DICT_UINT32, &k->created_by },
+                { "updated_at", DICT_UINT64, &k->updated_at },
+                { "updated_by", DICT_UINT32, &k->updated_by },
+                { "expires_at", DICT_UINT64, &k->expires_at },
+                { "active", DICT_BOOL, &k->active },
+                { "rotated_at", DICT_UINT64, &k->rotated_at },
+                { "services", DICT_STRV, &k->services },
+                { "networks", DICT_STRV, &k->networks },
+                { "scopes", DICT_STRV, &k->scopes },
+                { "last_used_at", DICT_UINT64, &k->last_used_at },
+                { "last_used_service", DICT_STRING, &k->last_used_service },
+                { "last_used_rhost", DICT_STRING, &k->last_used_rhost },
+                { "use_count", DICT_UINT64, &k->use_count },
+                { "failures", DICT_UINT32, &k->failures },
+        };
+        int r = dict_read(it, fields, ELEMENTSOF(fields), false, &bad, &reason);
+        if (r == 0 && !ak_id_is_valid(id))
+                r = -EIO;
+        if (r < 0) {
+                free(id);
+                ak_key_free(k);
+                return r == -EINVAL ? -EIO : r;
+        }
+        memcpy(k->id, id, AK_ID_LEN + 1);
+        free(id);
+        /* Arrays are NULL-terminated even when the daemon sent none. */
+        char ***lists[] = { &k->services, &k->networks, &k->scopes };
+        for (size_t i = 0; i < ELEMENTSOF(lists); i++)
+                if (!*lists[i] && !(*lists[i] = calloc(1, sizeof(char *)))) {
+                        ak_key_free(k);
+                        return -ENOMEM;
+                }
+        *ret = k;
+        return 0;
+}
+
+int ak_create_key(ak_client *c, const ak_create_options *o, char **ret_id, char **ret_secret) {
+        _cleanup_(message_unrefp) DBusMessage *m = NULL, *reply = NULL;
+        DBusMessageIter it, a;
+        int r;
+
+        if (!c || !o || !ret_id || !ret_secret)
+                return -EINVAL;
+        if ((r = check_string(c, "the name", o->name)) < 0 ||
+            (r = check_string(c, "the description", o->description)) < 0 ||
+            (r = check_string(c, "the owner", o->owner)) < 0 ||
+            (r = check_strv(c, "a service", o->services)) < 0 ||
+            (r = check_strv(c, "a network", o->networks)) < 0 || (r = check_strv(c, "a scope", o->scopes)) < 0)
+                return r;
+        if ((r = new_call(c, "CreateKey", &m)) < 0)
+                return r;
+        dbus_message_iter_init_append(m, &it);
+        if ((r = dict_open(&it, &a)) < 0)
+                return r;
+        if ((o->name && (r = dict_add_string(&a, "name", o->name)) < 0) ||
+            (o->description && (r = dict_add_string(&a, "description", o->description)) < 0) ||
+            (o->owner && (r = dict_add_string(&a, "owner", o->owner)) < 0) ||
+            (o->set_expires && (r = dict_add_uint64(&a, "expires_at", o->expires_at)) < 0) ||
+            (o->services && (r = dict_add_strv(&a, "services", (char *const *) o->services)) < 0) ||
+            (o->networks && (r = dict_add_strv(&a, "networks", (char *const *) o->networks)) < 0) ||
+            (o->scopes && (r = dict_add_strv(&a, "scopes", (char *const *) o->scopes)) < 0) ||
+            (r = dict_close(&it, &a)) < 0)
+                return r;
+        if ((r = call(c, m, &reply)) < 0)
+                return r;
+
+        const char *id, *secret;
+        DBusError e = DBUS_ERROR_INIT;
+        if (!dbus_message_get_args(reply, &e, DBUS_TYPE_STRING, &id, DBUS_TYPE_STRING, &secret,
+                                   DBUS_TYPE_INVALID))
+                return error_from_dbus(c, &e);
+        if (!ak_id_is_valid(id) || ak_secret_check(secret) < 0)
+                return -EIO;
+        _cleanup_(freep) char *i = strdup(id);
+        char *s = strdup(secret);
+        /* The reply still holds the secret: wipe it before it is freed. */
+        erase_mem((char *) secret, strlen(secret));
+        if (!i || !s) {
+                erase_and_free(s);
+                return -ENOMEM;
+        }
+        *ret_id = TAKE_PTR(i);
+        *ret_secret = s;
+        return 0;
+}
+
+int ak_list_keys(ak_client *c, const ak_list_filter *f, ak_key ***ret_keys, size_t *ret_n) {
+        _cleanup_(message_unrefp) DBusMessage *m = NULL, *reply = NULL;
+        DBusMessageIter it, a;
+        int r;
+
+        if (!c || !ret_keys || !ret_n)
+                return -EINVAL;
+        if (f && (r = check_string(c, "the owner", f->owner)) < 0)
+                return r;
+        if ((r = new_call(c, "ListKeys", &m)) < 0)
+                return r;
+        dbus_message_iter_init_append(m, &it);
+        if ((r = dict_open(&it, &a)) < 0 || (f && f->owner && (r = dict_add_string(&a, "owner", f->owner)) < 0) ||
+            (f && f->all && (r = dict_add_bool(&a, "all", true)) < 0) || (r = dict_close(&it, &a)) < 0)
+                return r;
+        if ((r = call(c, m, &reply)) < 0)
+                return r;
+
+        if (!dbus_message_iter_init(reply, &it) || !streq(dbus_message_get_signature(reply), "aa{sv}"))
+                return -EIO;
+        dbus_message_iter_recurse(&it, &a);
+        ak_key **keys = NULL;
+        size_t n = 0;
+        for (; dbus_message_iter_get_arg_type(&a) == DBUS_TYPE_ARRAY; dbus_message_iter_next(&a)) {
+                ak_key **k = realloc(keys, (n + 1) * sizeof(*keys));
+                if (!k) {
+                        ak_key_list_free(keys, n);
+                        return -ENOMEM;
+                }
+                keys = k;
+                if ((r = read_key(&a, &keys[n])) < 0) {
+                        ak_key_list_free(keys, n);
+                        return r;
+                }
+                n++;
+        }
+        *ret_keys = keys;
+        *ret_n = n;
+        return (int) (n > INT32_MAX ? INT32_MAX : n);
+}
+
+int ak_get_key(ak_client *c, const char *id, ak_key **ret) {
+        _cleanup_(message_unrefp) DBusMessage *m = NULL, *reply = NULL;
+        DBusMessageIter it;
+        int r;
+
+        if (!c || !ret)
+                return -EINVAL;
+        if ((r = check_id(c, id)) < 0 || (r = new_call(c, "GetKey", &m)) < 0)
+                return r;
+        if (!dbus_message_append_args(m, DBUS_TYPE_STRING, &id, DBUS_TYPE_INVALID))
+                return -ENOMEM;
+        if ((r = call(c, m, &reply)) < 0)
+                return r;
+        if (!dbus_message_iter_init(reply, &it) || !streq(dbus_message_get_signature(reply), "a{sv}"))
+                return -EIO;
+        return read_key(&it, ret);
+}
+
+int ak_delete_key(ak_client *c, const char *id) {
+        _cleanup_(message_unrefp) DBusMessage *m = NULL, *reply = NULL;
+        int r;
+
+        if (!c)
+                return -EINVAL;
+        if ((r = check_id(c, id)) < 0 || (r = new_call(c, "DeleteKey", &m)) < 0)
+                return r;
+        if (!dbus_message_append_args(m, DBUS_TYPE_STRING, &id, DBUS_TYPE_INVALID))
+                return -ENOMEM;
+        return call(c, m, &reply);
+}
+
+void ak_auth_result_free(ak_auth_result *res) {
+        if (res) {
+                free(res->owner_name);
+                strv_free(res->scopes);
+                free(res);
+        }
+}
+
+int ak_authenticate(ak_client *c, const char *id, const char *secret, const ak_auth_request *req,
+                    ak_auth_result **ret) {
+        _cleanup_(message_unrefp) DBusMessage *m = NULL, *reply = NULL;
+        DBusMessageIter it, a;
+        int r;
+
+        if (!c || !req || !ret)
+                return -EINVAL;
+        /* The format says no before any round trip: a typo or an ordinary
+         * password never reaches the daemon. */
+        if ((r = check_id(c, id)) < 0)
+                return r;
+        if (ak_secret_check(secret) < 0) {
+                set_last_error(c, "the secret is not well-formed (aks_ and 46 letters and digits)");
+                return -EINVAL;
+        }
+        if ((r = check_string(c, "the user", req->user)) < 0 ||
+            (r = check_string(c, "the service", req->service)) < 0 ||
+            (r = check_string(c, "the remote host", req->rhost)) < 0 ||
+            (r = check_string(c, "the tty", req->tty)) < 0)
+                return r;
+        if ((r = new_call(c, "Authenticate", &m)) < 0)
+                return r;
+        /* The message carries a copy of the secret inside libdbus, which
+         * offers no way to wipe it; it lives until the call returns. */
+        dbus_message_iter_init_append(m, &it);
+        if (!dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &id) ||
+            !dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &secret))
+                return -ENOMEM;
+        if ((r = dict_open(&it, &a)) < 0 || (req->user && (r = dict_add_string(&a, "user", req->user)) < 0) ||
+            (req->service && (r = dict_add_string(&a, "service", req->service)) < 0) ||
+            (req->rhost && (r = dict_add_string(&a, "rhost", req->rhost)) < 0) ||
+            (req->tty && (r = dict_add_string(&a, "tty", req->tty)) < 0) || (r = dict_close(&it, &a)) < 0)
+                return r;
+        r = call(c, m, &reply);
+        if (r < 0)
+                return r;
+
+        _cleanup_(freep) char *rid = NULL;
+        ak_auth_result *res = calloc(1, sizeof(*res));
+        const char *bad, *reason;
+        if (!res)
+                return -ENOMEM;
+        const dict_field fields[] = {
+                { "id", DICT_STRING, &rid },
+                { "owner_uid", DICT_UINT32, &res->owner_uid },
+                { "owner_name", DICT_STRING, &res->owner_name },
+                { "scopes", DICT_STRV, &res->scopes },
+                { "expires_at", DICT_UINT64, &res->expires_at },
+        };
+        if (!dbus_message_iter_init(reply, &it) ||
+            dict_read(&it, fields, ELEMENTSOF(fields), false, &bad, &reason) < 0 || !rid ||
+            !streq(rid, id) || !res->owner_name) {
+                ak_auth_result_free(res);
+                return -EIO;
+        }
+        memcpy(res->id, rid, AK_ID_LEN + 1);
+        if (!res->scopes && !(res->scopes = calloc(1, sizeof(char *)))) {
+                ak_auth_result_free(res);
+                return -ENOMEM;
+        }
+        *ret = res;
+        return 0;
+}

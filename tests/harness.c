@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "harness.h"
+#include "util.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *env_or_cwd(const char *name, char *buf, size_t n) {
+        const char *v = getenv(name);
+        if (v && *v)
+                return v;
+        if (!getcwd(buf, n))
+                return ".";
+        return buf;
+}
+
+const char *harness_builddir(void) {
+        static char buf[PATH_MAX];
+        return env_or_cwd("AK_TOP_BUILDDIR", buf, sizeof(buf));
+}
+
+const char *harness_srcdir(void) {
+        static char buf[PATH_MAX];
+        return env_or_cwd("AK_TOP_SRCDIR", buf, sizeof(buf));
+}
+
+char *harness_path(const char *rel) {
+        static char buf[PATH_MAX];
+        snprintf(buf, sizeof(buf), "%s/%s", harness_builddir(), rel);
+        return buf;
+}
+
+char *harness_read_file(const char *path) {
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return NULL;
+        size_t cap = 4096, len = 0;
+        char *buf = malloc(cap);
+        size_t k;
+        while (buf && (k = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+                len += k;
+                if (cap - len < 2) {
+                        char *b = realloc(buf, cap * 2);
+                        if (!b) {
+                                free(buf);
+                                buf = NULL;
+                                break;
+                        }
+                        buf = b;
+                        cap *= 2;
+                }
+        }
+        fclose(f);
+        if (buf)
+                buf[len] = 0;
+        return buf;
+}
+
+static void write_bus_config(harness *h, const char *path) {
+        char in[PATH_MAX], policy[PATH_MAX];
+        snprintf(in, sizeof(in), "%s/tests/data/system-bus.conf.in", harness_srcdir());
+        snprintf(policy, sizeof(policy), "%s/dbus/org.accesskey.KeyStore1.conf", harness_srcdir());
+        char *tmpl = harness_read_file(in);
+        ck_assert_msg(tmpl, "cannot read %s", in);
+
+        FILE *f = fopen(path, "we");
+        ck_assert_ptr_nonnull(f);
+        for (char *p = tmpl; *p;) {
+                if (strncmp(p, "@LISTEN@", 8) == 0) {
+                        fprintf(f, "unix:path=%s/bus", h->dir);
+                        p += 8;
+                } else if (strncmp(p, "@POLICY@", 8) == 0) {
+                        fputs(policy, f);
+                        p += 8;
+                } else
+                        fputc(*p++, f);
+        }
+        ck_assert_int_eq(fclose(f), 0);
+        free(tmpl);
+}
+
+static bool wait_for_path(const char *path, pid_t pid, int ms) {
+        for (int i = 0; i < ms / 10; i++) {
+                if (access(path, F_OK) == 0)
+                        return true;
+                if (waitpid(pid, NULL, WNOHANG) == pid)
+                        return false;
+                usleep(10000);
+        }
+        return false;
+}
+
+void harness_start_bus(harness *h) {
+        char conf[PATH_MAX + 16], sock[PATH_MAX + 8];
+
+        if (!h->dir[0]) {
+                snprintf(h->dir, sizeof(h->dir), "/tmp/accesskey-test-XXXXXX");
+                ck_assert_ptr_nonnull(mkdtemp(h->dir));
+                /* Other test users must reach the bus socket inside it. */
+                ck_assert_int_eq(chmod(h->dir, 0755), 0);
+                snprintf(h->state_dir, sizeof(h->state_dir), "%s/state", h->dir);
+                snprintf(h->config_path, sizeof(h->config_path), "%s/accesskeyd.conf", h->dir);
+                snprintf(h->daemon_log, sizeof(h->daemon_log), "%s/accesskeyd.log", h->dir);
+        }
+        snprintf(h->bus_address, sizeof(h->bus_address), "unix:path=%s/bus", h->dir);
+        snprintf(conf, sizeof(conf), "%s/bus.conf", h->dir);
+        snprintf(sock, sizeof(sock), "%s/bus", h->dir);
+        write_bus_config(h, conf);
+
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+                dup2(null, STDIN_FILENO);
+                dup2(null, STDOUT_FILENO);
+                execlp("dbus-daemon", "dbus-daemon", "--nofork", "--nopidfile", "--config-file", conf,
+                       (char *) NULL);
+                _exit(127);
+        }
+        h->bus_pid = pid;
+        ck_assert_msg(wait_for_path(sock, pid, 10000), "dbus-daemon did not start (%s)", conf);
+}
+
+void harness_start_daemon(harness *h, const char *const *daemon_args) {
+        const char *argv[32];
+        char bus[PATH_MAX + 16], state[PATH_MAX + 16], config[PATH_MAX + 16];
+        char *exe = strdup(harness_path("accesskeyd"));
+        size_t n = 0;
+
+        snprintf(bus, sizeof(bus), "--bus=%s", h->bus_address);
+        snprintf(state, sizeof(state), "--state-dir=%s", h->state_dir);
+        snprintf(config, sizeof(config), "--config=%s", h->config_path);
+        argv[n++] = exe;
+        argv[n++] = bus;
+        argv[n++] = state;
+        if (access(h->config_path, F_OK) == 0)
+                argv[n++] = config;
+        argv[n++] = "--debug";
+        for (size_t i = 0; daemon_args && daemon_args[i] && n < ELEMENTSOF(argv) - 1; i++)
+                argv[n++] = daemon_args[i];
+        argv[n] = NULL;
+
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                int log = open(h->daemon_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+                int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                dup2(null, STDIN_FILENO);
+                dup2(log, STDOUT_FILENO);
+                dup2(log, STDERR_FILENO);
+                execv(exe, (char *const *) argv);
+                _exit(127);
+        }
+        h->daemon_pid = pid;
+        free(exe);
+
+        /* Ready when the name answers on the bus. */
+        for (int i = 0; i < 1000; i++) {
+                const char *const probe[] = { "/usr/bin/busctl", "--address", h->bus_address, "status",
+                                              "org.accesskey.KeyStore1", NULL };
+                if (harness_run(probe, (uid_t) -1, (gid_t) -1, NULL, NULL, NULL) == 0)
+                        return;
+                int status;
+                if (waitpid(pid, &status, WNOHANG) == pid) {
+                        h->daemon_pid = 0;
+                        char *log = harness_read_file(h->daemon_log);
+                        ck_abort_msg("accesskeyd exited at start: %s", log ? log : "");
+                }
+                usleep(10000);
+        }
+        ck_abort_msg("accesskeyd did not take its bus name within 10 s");
+}
+
+void harness_start(harness *h, const char *const *daemon_args) {
+        memset(h, 0, sizeof(*h));
+        harness_start_bus(h);
+        harness_start_daemon(h, daemon_args);
+}
+
+static int stop_pid(pid_t *pid) {
+        int status = -1;
+        if (*pid <= 0)
+                return -1;
+        (void) kill(*pid, SIGCONT);
+        (void) kill(*pid, SIGTERM);
+        for (int i = 0; i < 500; i++) {
+                if (waitpid(*pid, &status, WNOHANG) == *pid) {
+                        *pid = 0;
+                        return status;
+                }
+                usleep(10000);
+        }
+        (void) kill(*pid, SIGKILL);
+        (void) waitpid(*pid, &status, 0);
+        *pid = 0;
+        return status;
+}
+
+int harness_stop_daemon(harness *h) {
+        return stop_pid(&h->daemon_pid);
+}
+
+void harness_stop(harness *h) {
+        (void) stop_pid(&h->daemon_pid);
+        (void) stop_pid(&h->bus_pid);
+        if (h->dir[0] && strncmp(h->dir, "/tmp/accesskey-test-", 20) == 0) {
+                const char *const rm[] = { "/bin/rm", "-rf", h->dir, NULL };
+                (void) harness_run(rm, (uid_t) -1, (gid_t) -1, NULL, NULL, NULL);
+        }
+        h->dir[0] = 0;
+}
+
+static char *drain(int fd) {
+        size_t cap = 4096, len = 0;
+        char *buf = malloc(cap);
+        for (;;) {
+                if (cap - len < 2) {
+                        buf = realloc(buf, cap *= 2);
+                        ck_assert_ptr_nonnull(buf);
+                }
+                ssize_t k = read(fd, buf + len, cap - len - 1);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        break;
+                len += (size_t) k;
+        }
+        buf[len] = 0;
+        return buf;
+}
+
+int harness_run(const char *const *argv, uid_t uid, gid_t gid, const char *input, char **ret_stdout,
+                char **ret_stderr) {
+        char outp[] = "/tmp/accesskey-out-XXXXXX", errp[] = "/tmp/accesskey-err-XXXXXX";
+        int out = mkstemp(outp), err = mkstemp(errp);
+        ck_assert(out >= 0 && err >= 0);
+        (void) unlink(outp);
+        (void) unlink(errp);
+
+        int in[2];
+        ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
+
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                dup2(in[0], STDIN_FILENO);
+                dup2(out, STDOUT_FILENO);
+                dup2(err, STDERR_FILENO);
+                if (uid != (uid_t) -1) {
+                        char u[32], g[32];
+                        const char *args[64];
+                        size_t n = 0;
+                        snprintf(u, sizeof(u), "--reuid=%u", (unsigned) uid);
+                        snprintf(g, sizeof(g), "--regid=%u", (unsigned) gid);
+                        args[n++] = "setpriv";
+                        args[n++] = u;
+                        args[n++] = g;
+                        args[n++] = "--clear-groups";
+                        for (size_t i = 0; argv[i] && n < ELEMENTSOF(args) - 1; i++)
+                                args[n++] = argv[i];
+                        args[n] = NULL;
+                        execvp("setpriv", (char *const *) args);
+                } else
+                        execv(argv[0], (char *const *) argv);
+                _exit(127);
+        }
+        close(in[0]);
+        if (input) {
+                size_t len = strlen(input);
+                /* Inputs in tests are small; a pipe buffer holds them. */
+                ssize_t k = write(in[1], input, len);
+                (void) k;
+        }
+        close(in[1]);
+
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+        if (ret_stdout) {
+                lseek(out, 0, SEEK_SET);
+                *ret_stdout = drain(out);
+        }
+        if (ret_stderr) {
+                lseek(err, 0, SEEK_SET);
+                *ret_stderr = drain(err);
+        }
+        close(out);
+        close(err);
+        if (WIFEXITED(status))
+                return WEXITSTATUS(status);
+        return 128 + WTERMSIG(status);
+}
