@@ -42,6 +42,9 @@ static inline void closep(int *fd) {
 static inline bool streq(const char *a, const char *b) {
         return strcmp(a, b) == 0;
 }
+static inline const char *strempty(const char *s) {
+        return s ? s : "";
+}
 static inline bool isempty(const char *s) {
         return !s || !*s;
 }

@@ -48,9 +48,12 @@ void harness_stop(harness *h);
 int harness_run(const char *const *argv, uid_t uid, gid_t gid, const char *input, char **ret_stdout,
                 char **ret_stderr);
 
-/* A UID/GID that no local account uses, for a second and third user. */
-#define HARNESS_UID_OTHER 4242
-#define HARNESS_UID_THIRD 4343
+/* Other users for tests.  They must be real accounts: dbus-daemon refuses
+ * connections from UIDs without a passwd entry.  Debian's base system has
+ * daemon (1), bin (2) and nobody (65534) everywhere; tests use them rather
+ * than adding accounts to the machine.  Their GIDs equal their UIDs. */
+#define HARNESS_UID_OTHER 1
+#define HARNESS_UID_THIRD 2
 #define HARNESS_UID_NOBODY 65534
 
 /* Reads a whole file into a NUL-terminated buffer (NULL on failure). */

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Who is calling: the UID the bus daemon vouches for (GetConnectionUnixUser,
+ * cached per unique name and forgotten on NameOwnerChanged), or SO_PEERCRED
+ * on a peer-to-peer connection.  Never a message argument.  Any failure to
+ * learn the caller is a denial.
+ */
+#pragma once
+
+#include <dbus/dbus.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+
+typedef struct caller {
+        uint32_t uid;
+        bool admin; /* root, or a member of AdminGroup */
+} caller;
+
+typedef struct caller_cache caller_cache;
+
+caller_cache *caller_cache_new(void);
+caller_cache *caller_cache_free(caller_cache *c);
+
+/* Identifies the sender of m on conn (peer: a peer-to-peer connection).
+ * Returns 0, or -EACCES when the caller cannot be established. */
+int caller_identify(caller_cache *c, DBusConnection *conn, bool peer, DBusMessage *m, const config *cfg,
+                    caller *ret);
+
+/* Drops a unique name (it left the bus), or everything (config reload). */
+void caller_cache_forget(caller_cache *c, const char *unique_name);
+void caller_cache_clear(caller_cache *c);
+
+/* Whether uid is root or in the named group (primary or supplementary). */
+bool uid_is_admin(uint32_t uid, const char *admin_group);
+
+/* The user name of uid, or its decimal form when it has none.  malloc'ed. */
+char *uid_to_name(uint32_t uid);
+/* Resolves a user name; -ENOENT when there is no such user. */
+int name_to_uid(const char *name, uint32_t *ret);

@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util.h"
+
+#define CONFIG_MAX_SIZE (64 * 1024)
+
+void config_init(config *c) {
+        *c = (config){
+                .admin_group = NULL,
+                .max_keys_per_user = 2,
+                .max_keys_per_admin = 0,
+        };
+}
+
+void config_clear(config *c) {
+        free(c->admin_group);
+        config_init(c);
+}
+
+static char *strip(char *s) {
+        while (isspace((unsigned char) *s))
+                s++;
+        char *e = s + strlen(s);
+        while (e > s && isspace((unsigned char) e[-1]))
+                *--e = 0;
+        return s;
+}
+
+/* A count: a decimal number up to 1000000, or "unlimited" (0). */
+static int parse_count(const char *v, uint32_t *ret) {
+        if (streq(v, "unlimited")) {
+                *ret = 0;
+                return 0;
+        }
+        if (!*v || strlen(v) > 7)
+                return -EINVAL;
+        for (const char *p = v; *p; p++)
+                if (!isdigit((unsigned char) *p))
+                        return -EINVAL;
+        unsigned long n = strtoul(v, NULL, 10);
+        if (n > 1000000)
+                return -EINVAL;
+        *ret = (uint32_t) n;
+        return 0;
+}
+
+static bool valid_group_name(const char *v) {
+        if (!*v || strlen(v) > 32 || *v == '-')
+                return false;
+        for (const char *p = v; *p; p++)
+                if (!isalnum((unsigned char) *p) && !strchr("_-.", *p))
+                        return false;
+        return true;
+}
+
+int config_parse(const char *text, const char *path, config *ret, char *err, size_t errlen) {
+        _cleanup_(freep) char *copy = strdup(text);
+        config c;
+        unsigned line = 0;
+
+        if (!copy)
+                return -ENOMEM;
+        config_init(&c);
+        for (char *l = copy, *next; l; l = next) {
+                next = strchr(l, '\n');
+                if (next)
+                        *next++ = 0;
+                line++;
+                char *s = strip(l);
+                if (!*s || *s == '#')
+                        continue;
+                char *eq = strchr(s, '=');
+                if (!eq) {
+                        snprintf(err, errlen, "%s:%u: expected 'Key = value'", path, line);
+                        goto fail;
+                }
+                *eq = 0;
+                char *key = strip(s), *value = strip(eq + 1);
+
+                if (streq(key, "AdminGroup")) {
+                        if (*value && !valid_group_name(value)) {
+                                snprintf(err, errlen, "%s:%u: AdminGroup: '%s' is not a valid group name",
+                                         path, line, value);
+                                goto fail;
+                        }
+                        free(c.admin_group);
+                        c.admin_group = *value ? strdup(value) : NULL;
+                        if (*value && !c.admin_group)
+                                goto oom;
+                } else if (streq(key, "MaxKeysPerUser") || streq(key, "MaxKeysPerAdmin")) {
+                        uint32_t *dst = streq(key, "MaxKeysPerUser") ? &c.max_keys_per_user
+                                                                      : &c.max_keys_per_admin;
+                        if (parse_count(value, dst) < 0) {
+                                snprintf(err, errlen,
+                                         "%s:%u: %s: '%s' is not a number from 0 to 1000000 or 'unlimited'",
+                                         path, line, key, value);
+                                goto fail;
+                        }
+                } else {
+                        snprintf(err, errlen, "%s:%u: unknown setting '%s' (see accesskeyd.conf(5))", path,
+                                 line, key);
+                        goto fail;
+                }
+        }
+        *ret = c;
+        return 0;
+oom:
+        config_clear(&c);
+        return -ENOMEM;
+fail:
+        config_clear(&c);
+        return -EINVAL;
+}
+
+int config_load(const char *path, bool missing_ok, config *ret, char *err, size_t errlen) {
+        _cleanup_(closep) int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        struct stat st;
+
+        if (fd < 0) {
+                if (errno == ENOENT && missing_ok) {
+                        config_init(ret);
+                        return 0;
+                }
+                snprintf(err, errlen, "%s: %s", path, strerror(errno));
+                return -errno;
+        }
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CONFIG_MAX_SIZE) {
+                snprintf(err, errlen, "%s: not a regular file of at most 64 KiB", path);
+                return -EINVAL;
+        }
+        _cleanup_(freep) char *buf = calloc(1, (size_t) st.st_size + 1);
+        if (!buf)
+                return -ENOMEM;
+        ssize_t n = read(fd, buf, (size_t) st.st_size);
+        if (n < 0) {
+                snprintf(err, errlen, "%s: %s", path, strerror(errno));
+                return -errno;
+        }
+        if (memchr(buf, 0, (size_t) n)) {
+                snprintf(err, errlen, "%s: holds a NUL byte; it must be a text file", path);
+                return -EINVAL;
+        }
+        return config_parse(buf, path, ret, err, errlen);
+}

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * accesskeyd.conf: "Key = value" lines, '#' comments, blank lines.  Every
+ * setting and its default is documented in accesskeyd.conf(5).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define CONFIG_DEFAULT_PATH SYSCONFDIR "/accesskey/accesskeyd.conf"
+
+typedef struct config {
+        char *admin_group;           /* NULL: only root is an administrator */
+        uint32_t max_keys_per_user;  /* 0: unlimited */
+        uint32_t max_keys_per_admin; /* 0: unlimited */
+} config;
+
+void config_init(config *c);
+void config_clear(config *c);
+
+/* Parses text (from a file named path, for messages) into ret.  On error,
+ * returns -EINVAL and writes "PATH:LINE: reason" into err. */
+int config_parse(const char *text, const char *path, config *ret, char *err, size_t errlen);
+
+/* Reads and parses a file.  A missing file gives the defaults when
+ * missing_ok.  Errors are described in err. */
+int config_load(const char *path, bool missing_ok, config *ret, char *err, size_t errlen);

@@ -1,0 +1,489 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "keystore.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "log.h"
+#include "util.h"
+
+#define INITIAL_MAP_SIZE (UINT64_C(16) << 20)
+#define PEPPER_FILE "pepper"
+
+struct keystore {
+        MDB_env *env;
+        MDB_dbi keys, owners, usage, meta;
+        uint8_t pepper[AK_PEPPER_LEN];
+        uint64_t commits;
+};
+
+static int mdb_to_errno(int rc) {
+        switch (rc) {
+        case 0:
+                return 0;
+        case MDB_NOTFOUND:
+                return -ENOENT;
+        case MDB_KEYEXIST:
+                return -EEXIST;
+        case MDB_MAP_FULL:
+                return -ENOSPC;
+        case MDB_VERSION_MISMATCH:
+        case MDB_INVALID:
+        case MDB_CORRUPTED:
+        case MDB_PAGE_NOTFOUND:
+                return -EBADMSG;
+        default:
+                return rc > 0 ? -rc : -EIO;
+        }
+}
+
+/* The pepper: 32 random bytes in a root-only file beside the database, so a
+ * copy of the database alone verifies nothing.  Refuse a pepper file that is
+ * a link, of the wrong size, or readable by others. */
+static int load_pepper(int dirfd, uint8_t ret[AK_PEPPER_LEN]) {
+        _cleanup_(closep) int fd = openat(dirfd, PEPPER_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        struct stat st;
+
+        if (fd < 0 && errno == ENOENT) {
+                uint8_t p[AK_PEPPER_LEN];
+                if (RAND_bytes(p, sizeof(p)) != 1)
+                        return -EIO;
+                char tmp[] = PEPPER_FILE ".new";
+                (void) unlinkat(dirfd, tmp, 0);
+                _cleanup_(closep) int w =
+                        openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0400);
+                if (w < 0)
+                        return -errno;
+                if (write(w, p, sizeof(p)) != (ssize_t) sizeof(p) || fsync(w) < 0) {
+                        erase_mem(p, sizeof(p));
+                        return -EIO;
+                }
+                erase_mem(p, sizeof(p));
+                /* Atomic: a crash leaves either no pepper or a whole one. */
+                if (renameat(dirfd, tmp, dirfd, PEPPER_FILE) < 0 || fsync(dirfd) < 0)
+                        return -errno;
+                fd = openat(dirfd, PEPPER_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        }
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode) || st.st_size != AK_PEPPER_LEN || st.st_uid != geteuid() ||
+            (st.st_mode & 0077))
+                return -EPERM;
+        if (read(fd, ret, AK_PEPPER_LEN) != AK_PEPPER_LEN)
+                return -EIO;
+        return 0;
+}
+
+static int grow_map(keystore *ks) {
+        MDB_envinfo info;
+        int rc = mdb_env_info(ks->env, &info);
+        if (rc == 0)
+                rc = mdb_env_set_mapsize(ks->env, info.me_mapsize * 2);
+        if (rc == 0)
+                log_debug("keystore: map grown to %zu MiB", (info.me_mapsize * 2) >> 20);
+        return mdb_to_errno(rc);
+}
+
+/* Runs fn in one write transaction and commits it; on a full map the
+ * transaction is abandoned, the map doubled and fn run again. */
+typedef int (*write_fn)(keystore *ks, MDB_txn *txn, void *userdata);
+static int write_txn(keystore *ks, write_fn fn, void *userdata) {
+        for (int attempt = 0; attempt < 8; attempt++) {
+                MDB_txn *txn;
+                int rc = mdb_txn_begin(ks->env, NULL, 0, &txn);
+                if (rc == MDB_MAP_RESIZED) {
+                        rc = mdb_env_set_mapsize(ks->env, 0);
+                        if (rc == 0)
+                                rc = mdb_txn_begin(ks->env, NULL, 0, &txn);
+                }
+                if (rc != 0)
+                        return mdb_to_errno(rc);
+                int r = fn(ks, txn, userdata);
+                if (r < 0) {
+                        mdb_txn_abort(txn);
+                        if (r != -ENOSPC)
+                                return r;
+                } else {
+                        rc = mdb_txn_commit(txn);
+                        if (rc == 0) {
+                                ks->commits++;
+                                return r;
+                        }
+                        if (rc != MDB_MAP_FULL)
+                                return mdb_to_errno(rc);
+                }
+                r = grow_map(ks);
+                if (r < 0)
+                        return r;
+        }
+        return -ENOSPC;
+}
+
+static int put_meta(keystore *ks, MDB_txn *txn, void *userdata) {
+        MDB_val k = { 14, (void *) "schema_version" }, v;
+        uint32_t version = KEYSTORE_SCHEMA_VERSION;
+        int rc = mdb_get(txn, ks->meta, &k, &v);
+        if (rc == 0) {
+                uint32_t have;
+                if (v.mv_size != sizeof(have))
+                        return -EBADMSG;
+                memcpy(&have, v.mv_data, sizeof(have));
+                if (have != KEYSTORE_SCHEMA_VERSION) {
+                        log_error("keystore: schema version %u, this accesskeyd knows %u", have,
+                                  KEYSTORE_SCHEMA_VERSION);
+                        return -EPROTONOSUPPORT;
+                }
+                return 0;
+        }
+        if (rc != MDB_NOTFOUND)
+                return mdb_to_errno(rc);
+        v = (MDB_val){ sizeof(version), &version };
+        return mdb_to_errno(mdb_put(txn, ks->meta, &k, &v, 0));
+}
+
+static int open_dbs(keystore *ks, MDB_txn *txn, void *userdata) {
+        int rc;
+        if ((rc = mdb_dbi_open(txn, "keys", MDB_CREATE, &ks->keys)) ||
+            (rc = mdb_dbi_open(txn, "owners", MDB_CREATE | MDB_DUPSORT | MDB_INTEGERKEY, &ks->owners)) ||
+            (rc = mdb_dbi_open(txn, "usage", MDB_CREATE, &ks->usage)) ||
+            (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &ks->meta)))
+                return mdb_to_errno(rc);
+        return put_meta(ks, txn, userdata);
+}
+
+int keystore_open(const char *dir, keystore **ret) {
+        keystore *ks = calloc(1, sizeof(*ks));
+        _cleanup_(closep) int dirfd = -1;
+        int rc, r, dead = 0;
+
+        if (!ks)
+                return -ENOMEM;
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+                r = -errno;
+                goto fail;
+        }
+        dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dirfd < 0) {
+                r = -errno;
+                goto fail;
+        }
+        r = load_pepper(dirfd, ks->pepper);
+        if (r < 0) {
+                log_error("keystore: pepper %s/%s: %s", dir, PEPPER_FILE,
+                          r == -EPERM ? "must be a 32-byte regular file readable by its owner only"
+                                      : strerror(-r));
+                goto fail;
+        }
+
+        if ((rc = mdb_env_create(&ks->env)) || (rc = mdb_env_set_maxdbs(ks->env, 4)) ||
+            (rc = mdb_env_set_mapsize(ks->env, INITIAL_MAP_SIZE)) ||
+            (rc = mdb_env_set_maxreaders(ks->env, 126)) ||
+            (rc = mdb_env_open(ks->env, dir, MDB_NOTLS, 0600))) {
+                log_error("keystore: cannot open LMDB environment in %s: %s", dir, mdb_strerror(rc));
+                r = mdb_to_errno(rc);
+                goto fail;
+        }
+        /* A reader slot left by a process that died would pin old pages
+         * forever and grow the file. */
+        (void) mdb_reader_check(ks->env, &dead);
+        if (dead > 0)
+                log_info("keystore: cleared %d stale reader slot(s)", dead);
+
+        r = write_txn(ks, open_dbs, NULL);
+        if (r < 0) {
+                log_error("keystore: cannot open databases in %s: %s", dir, strerror(-r));
+                goto fail;
+        }
+        *ret = ks;
+        return 0;
+fail:
+        keystore_close(ks);
+        return r;
+}
+
+keystore *keystore_close(keystore *ks) {
+        if (ks) {
+                if (ks->env)
+                        mdb_env_close(ks->env);
+                erase_mem(ks->pepper, sizeof(ks->pepper));
+                free(ks);
+        }
+        return NULL;
+}
+
+const uint8_t *keystore_pepper(const keystore *ks) {
+        return ks->pepper;
+}
+
+uint64_t keystore_commits(const keystore *ks) {
+        return ks->commits;
+}
+
+static MDB_val id_val(const char *id) {
+        return (MDB_val){ AK_ID_LEN, (void *) id };
+}
+
+typedef struct insert_args {
+        const key_record *rec;
+        uint32_t max_keys;
+} insert_args;
+
+static int count_owner(keystore *ks, MDB_txn *txn, uint32_t uid, size_t *ret) {
+        MDB_cursor *c;
+        MDB_val k = { sizeof(uid), &uid }, v;
+        size_t n = 0;
+        int rc = mdb_cursor_open(txn, ks->owners, &c);
+        if (rc)
+                return mdb_to_errno(rc);
+        rc = mdb_cursor_get(c, &k, &v, MDB_SET);
+        if (rc == 0)
+                rc = mdb_cursor_count(c, &n);
+        mdb_cursor_close(c);
+        if (rc && rc != MDB_NOTFOUND)
+                return mdb_to_errno(rc);
+        *ret = rc == MDB_NOTFOUND ? 0 : (size_t) n;
+        return 0;
+}
+
+static int do_put_record(keystore *ks, MDB_txn *txn, const key_record *rec, unsigned flags) {
+        _cleanup_(freep) uint8_t *buf = NULL;
+        size_t len;
+        int r = key_record_encode(rec, &buf, &len);
+        if (r < 0)
+                return r;
+        MDB_val k = id_val(rec->id), v = { len, buf };
+        r = mdb_to_errno(mdb_put(txn, ks->keys, &k, &v, flags));
+        erase_mem(buf, len);
+        return r;
+}
+
+static int do_insert(keystore *ks, MDB_txn *txn, void *userdata) {
+        insert_args *a = userdata;
+        uint32_t uid = a->rec->owner_uid;
+        int r;
+
+        if (a->max_keys > 0) {
+                size_t n;
+                if ((r = count_owner(ks, txn, uid, &n)) < 0)
+                        return r;
+                if (n >= a->max_keys)
+                        return -EDQUOT;
+        }
+        if ((r = do_put_record(ks, txn, a->rec, MDB_NOOVERWRITE)) < 0)
+                return r;
+        MDB_val k = { sizeof(uid), &uid }, v = id_val(a->rec->id);
+        return mdb_to_errno(mdb_put(txn, ks->owners, &k, &v, MDB_NODUPDATA));
+}
+
+int keystore_insert(keystore *ks, const key_record *rec, uint32_t max_keys) {
+        insert_args a = { rec, max_keys };
+        return write_txn(ks, do_insert, &a);
+}
+
+static int do_update(keystore *ks, MDB_txn *txn, void *userdata) {
+        const key_record *rec = userdata;
+        MDB_val k = id_val(rec->id), v;
+        int rc = mdb_get(txn, ks->keys, &k, &v);
+        if (rc)
+                return mdb_to_errno(rc);
+        return do_put_record(ks, txn, rec, 0);
+}
+
+int keystore_update(keystore *ks, const key_record *rec) {
+        return write_txn(ks, do_update, (void *) rec);
+}
+
+static int read_txn(keystore *ks, MDB_txn **ret) {
+        int rc = mdb_txn_begin(ks->env, NULL, MDB_RDONLY, ret);
+        if (rc == MDB_MAP_RESIZED) {
+                /* Another process grew the map; adopt its size. */
+                rc = mdb_env_set_mapsize(ks->env, 0);
+                if (rc == 0)
+                        rc = mdb_txn_begin(ks->env, NULL, MDB_RDONLY, ret);
+        }
+        return mdb_to_errno(rc);
+}
+
+static int get_in(keystore *ks, MDB_txn *txn, const char *id, key_record **ret) {
+        MDB_val k = id_val(id), v;
+        int rc = mdb_get(txn, ks->keys, &k, &v);
+        if (rc)
+                return mdb_to_errno(rc);
+        return key_record_decode(v.mv_data, v.mv_size, ret);
+}
+
+int keystore_get(keystore *ks, const char *id, key_record **ret) {
+        MDB_txn *txn;
+        if (!ak_id_is_valid(id))
+                return -ENOENT;
+        int r = read_txn(ks, &txn);
+        if (r < 0)
+                return r;
+        r = get_in(ks, txn, id, ret);
+        mdb_txn_abort(txn);
+        return r;
+}
+
+static int do_delete(keystore *ks, MDB_txn *txn, void *userdata) {
+        const char *id = userdata;
+        _cleanup_(key_record_freep) key_record *rec = NULL;
+        int r = get_in(ks, txn, id, &rec);
+        if (r < 0)
+                return r;
+        MDB_val k = id_val(id);
+        if ((r = mdb_to_errno(mdb_del(txn, ks->keys, &k, NULL))) < 0)
+                return r;
+        uint32_t uid = rec->owner_uid;
+        MDB_val ok = { sizeof(uid), &uid }, ov = id_val(id);
+        r = mdb_to_errno(mdb_del(txn, ks->owners, &ok, &ov));
+        if (r < 0 && r != -ENOENT)
+                return r;
+        r = mdb_to_errno(mdb_del(txn, ks->usage, &k, NULL));
+        return r == -ENOENT ? 0 : r;
+}
+
+int keystore_delete(keystore *ks, const char *id) {
+        if (!ak_id_is_valid(id))
+                return -ENOENT;
+        return write_txn(ks, do_delete, (void *) id);
+}
+
+void key_record_list_free(key_record **l, size_t n) {
+        for (size_t i = 0; l && i < n; i++)
+                key_record_free(l[i]);
+        free(l);
+}
+
+static int list_push(key_record ***l, size_t *n, key_record *rec) {
+        key_record **m = realloc(*l, (*n + 1) * sizeof(*m));
+        if (!m) {
+                key_record_free(rec);
+                return -ENOMEM;
+        }
+        m[(*n)++] = rec;
+        *l = m;
+        return 0;
+}
+
+int keystore_list(keystore *ks, bool all, uint32_t owner_uid, key_record ***ret, size_t *ret_n) {
+        MDB_txn *txn;
+        MDB_cursor *c;
+        key_record **l = NULL;
+        size_t n = 0;
+        int r = read_txn(ks, &txn);
+        if (r < 0)
+                return r;
+
+        MDB_val k, v;
+        int rc;
+        if (all) {
+                rc = mdb_cursor_open(txn, ks->keys, &c);
+                for (rc = rc ? rc : mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && r == 0;
+                     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+                        key_record *rec;
+                        r = key_record_decode(v.mv_data, v.mv_size, &rec);
+                        if (r == 0)
+                                r = list_push(&l, &n, rec);
+                }
+        } else {
+                k = (MDB_val){ sizeof(owner_uid), &owner_uid };
+                rc = mdb_cursor_open(txn, ks->owners, &c);
+                for (rc = rc ? rc : mdb_cursor_get(c, &k, &v, MDB_SET); rc == 0 && r == 0;
+                     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP)) {
+                        char id[AK_ID_LEN + 1];
+                        key_record *rec;
+                        if (v.mv_size != AK_ID_LEN) {
+                                r = -EBADMSG;
+                                break;
+                        }
+                        memcpy(id, v.mv_data, AK_ID_LEN);
+                        id[AK_ID_LEN] = 0;
+                        r = get_in(ks, txn, id, &rec);
+                        if (r == 0)
+                                r = list_push(&l, &n, rec);
+                }
+        }
+        mdb_cursor_close(c);
+        mdb_txn_abort(txn);
+        if (r == 0 && rc != MDB_NOTFOUND)
+                r = mdb_to_errno(rc);
+        if (r < 0) {
+                key_record_list_free(l, n);
+                return r;
+        }
+        *ret = l;
+        *ret_n = n;
+        return 0;
+}
+
+int keystore_count_owner(keystore *ks, uint32_t owner_uid, size_t *ret) {
+        MDB_txn *txn;
+        int r = read_txn(ks, &txn);
+        if (r < 0)
+                return r;
+        r = count_owner(ks, txn, owner_uid, ret);
+        mdb_txn_abort(txn);
+        return r;
+}
+
+int keystore_get_usage(keystore *ks, const char *id, key_usage *ret) {
+        MDB_txn *txn;
+        MDB_val k = id_val(id), v;
+        int r = read_txn(ks, &txn);
+        if (r < 0)
+                return r;
+        int rc = mdb_get(txn, ks->usage, &k, &v);
+        if (rc == MDB_NOTFOUND) {
+                *ret = (key_usage){};
+                r = 0;
+        } else if (rc)
+                r = mdb_to_errno(rc);
+        else
+                r = key_usage_decode(v.mv_data, v.mv_size, ret);
+        mdb_txn_abort(txn);
+        return r;
+}
+
+typedef struct usage_args {
+        const char *const *ids;
+        const key_usage *usage;
+        size_t n;
+} usage_args;
+
+static int do_put_usage(keystore *ks, MDB_txn *txn, void *userdata) {
+        usage_args *a = userdata;
+        for (size_t i = 0; i < a->n; i++) {
+                MDB_val k = id_val(a->ids[i]), v;
+                int rc = mdb_get(txn, ks->keys, &k, &v);
+                if (rc == MDB_NOTFOUND)
+                        continue; /* deleted since it was used */
+                if (rc)
+                        return mdb_to_errno(rc);
+                _cleanup_(freep) uint8_t *buf = NULL;
+                size_t len;
+                int r = key_usage_encode(&a->usage[i], &buf, &len);
+                if (r < 0)
+                        return r;
+                v = (MDB_val){ len, buf };
+                if ((r = mdb_to_errno(mdb_put(txn, ks->usage, &k, &v, 0))) < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int keystore_put_usage(keystore *ks, const char *const *ids, const key_usage *usage, size_t n) {
+        usage_args a = { ids, usage, n };
+        if (n == 0)
+                return 0;
+        return write_txn(ks, do_put_usage, &a);
+}

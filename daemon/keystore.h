@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The keystore: an LMDB environment in the state directory with the named
+ * databases keys (id → record), owners (uid → ids, MDB_DUPSORT), usage
+ * (id → usage figures) and meta (schema version), and the pepper file
+ * beside it.  Every write is one transaction, committed durably before it
+ * returns; a full map is grown and the write retried.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "record.h"
+
+#define KEYSTORE_SCHEMA_VERSION 1
+
+typedef struct keystore keystore;
+
+/* Opens (creating if needed) the store in dir, which is made 0700 when it
+ * does not exist.  Loads or creates the pepper.  Clears stale readers. */
+int keystore_open(const char *dir, keystore **ret);
+keystore *keystore_close(keystore *ks);
+
+const uint8_t *keystore_pepper(const keystore *ks);
+
+/* Inserts a new record.  When max_keys > 0 and the owner already has that
+ * many keys, nothing is written and -EDQUOT is returned; the count and the
+ * insert are one write transaction, so concurrent creates cannot both pass
+ * the limit.  -EEXIST if the ID is taken. */
+int keystore_insert(keystore *ks, const key_record *r, uint32_t max_keys);
+
+/* Replaces an existing record (same ID and owner).  -ENOENT if gone. */
+int keystore_update(keystore *ks, const key_record *r);
+
+/* -ENOENT when there is no such key. */
+int keystore_get(keystore *ks, const char *id, key_record **ret);
+
+/* Removes the key, its owner index entry and its usage figures. */
+int keystore_delete(keystore *ks, const char *id);
+
+/* The records of one owner (cost in proportion to that owner's keys), or of
+ * every owner with all. */
+int keystore_list(keystore *ks, bool all, uint32_t owner_uid, key_record ***ret, size_t *ret_n);
+void key_record_list_free(key_record **l, size_t n);
+
+int keystore_count_owner(keystore *ks, uint32_t owner_uid, size_t *ret);
+
+/* Usage figures; a key without any gives zeroes. */
+int keystore_get_usage(keystore *ks, const char *id, key_usage *ret);
+/* Writes many usage figures in one transaction; ids that no longer exist
+ * are skipped. */
+int keystore_put_usage(keystore *ks, const char *const *ids, const key_usage *usage, size_t n);
+
+/* Number of write transactions committed since open (for benchmarks). */
+uint64_t keystore_commits(const keystore *ks);

@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Daemon logging: to stderr (the journal, under systemd), with syslog
+ * priority prefixes when stderr is the journal.  Never give it a secret. */
+#pragma once
+
+#include <stdbool.h>
+#include <syslog.h>
+
+void log_set_debug(bool on);
+bool log_get_debug(void);
+void log_msg(int priority, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_error(...) log_msg(LOG_ERR, __VA_ARGS__)
+#define log_warning(...) log_msg(LOG_WARNING, __VA_ARGS__)
+#define log_notice(...) log_msg(LOG_NOTICE, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The daemon's single-threaded event loop: epoll over libdbus watches (of
+ * connections and servers alike), libdbus timeouts, plain file descriptors
+ * (signalfd) and periodic timers.
+ */
+#pragma once
+
+#include <dbus/dbus.h>
+#include <stdint.h>
+
+typedef struct loop loop;
+
+typedef void (*loop_fd_fn)(loop *l, int fd, uint32_t revents, void *userdata);
+typedef void (*loop_timer_fn)(loop *l, void *userdata);
+
+int loop_new(loop **ret);
+loop *loop_free(loop *l);
+
+/* Drives a connection's I/O, timeouts and dispatching from this loop. */
+int loop_attach_connection(loop *l, DBusConnection *c);
+/* Stops driving it (before the last unref). */
+void loop_detach_connection(loop *l, DBusConnection *c);
+/* Drives a server's listening socket. */
+int loop_attach_server(loop *l, DBusServer *s);
+
+int loop_add_fd(loop *l, int fd, uint32_t events, loop_fd_fn fn, void *userdata);
+int loop_add_timer(loop *l, uint64_t interval_usec, loop_timer_fn fn, void *userdata);
+
+/* Runs until loop_quit(); returns the code given to it. */
+int loop_run(loop *l);
+void loop_quit(loop *l, int code);

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "policy.h"
+
+#include <errno.h>
+
+#include "netaddr.h"
+#include "util.h"
+
+policy_verdict policy_decide(const key_record *rec, const policy_request *req, uint64_t now) {
+        if (rec->state != KEY_STATE_ACTIVE)
+                return POLICY_INACTIVE;
+        /* Expired from the first microsecond after expires_at. */
+        if (rec->expires_at != 0 && now > rec->expires_at)
+                return POLICY_EXPIRED;
+        /* A key logs in only as its owner: a user that does not resolve is
+         * not the owner. */
+        if (!req->user_known || req->user_uid != rec->owner_uid)
+                return POLICY_WRONG_USER;
+        if (rec->services && rec->services[0] &&
+            (isempty(req->service) || !strv_contains(rec->services, req->service)))
+                return POLICY_SERVICE;
+        if (rec->networks && rec->networks[0]) {
+                bool ok = false;
+                for (size_t i = 0; rec->networks[i] && !ok; i++)
+                        ok = net_entry_matches(rec->networks[i], req->rhost);
+                if (!ok)
+                        return POLICY_NETWORK;
+        }
+        return POLICY_ALLOW;
+}
+
+int policy_verdict_to_errno(policy_verdict v) {
+        switch (v) {
+        case POLICY_ALLOW:
+                return 0;
+        case POLICY_INACTIVE:
+                return -EKEYREVOKED;
+        case POLICY_EXPIRED:
+                return -EKEYEXPIRED;
+        default:
+                return -EACCES;
+        }
+}
+
+const char *policy_verdict_to_string(policy_verdict v) {
+        switch (v) {
+        case POLICY_ALLOW:
+                return "allowed";
+        case POLICY_INACTIVE:
+                return "key inactive";
+        case POLICY_EXPIRED:
+                return "key expired";
+        case POLICY_WRONG_USER:
+                return "user is not the key's owner";
+        case POLICY_SERVICE:
+                return "service not allowed for this key";
+        case POLICY_NETWORK:
+                return "remote host not in the key's networks";
+        }
+        return "refused";
+}

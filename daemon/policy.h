@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The login decision: may this request log in with this key, now?  One pure
+ * function over (record, request, now) — no bus, no store, no clock — so it
+ * can be tested exhaustively.  It is asked only after the secret was proven.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "record.h"
+
+typedef enum policy_verdict {
+        POLICY_ALLOW = 0,
+        POLICY_INACTIVE,
+        POLICY_EXPIRED,
+        POLICY_WRONG_USER,
+        POLICY_SERVICE,
+        POLICY_NETWORK,
+} policy_verdict;
+
+typedef struct policy_request {
+        bool user_known;   /* the PAM user resolved to a UID */
+        uint32_t user_uid; /* with user_known */
+        const char *service;
+        const char *rhost; /* NULL or "" for a local login */
+} policy_request;
+
+policy_verdict policy_decide(const key_record *rec, const policy_request *req, uint64_t now);
+
+/* The negative errno a verdict is reported as. */
+int policy_verdict_to_errno(policy_verdict v);
+/* A short reason for logs and for a caller that proved the secret. */
+const char *policy_verdict_to_string(policy_verdict v);
