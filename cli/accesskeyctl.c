@@ -16,6 +16,7 @@
 #include <json.h>
 #include <limits.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <time.h>
@@ -449,7 +450,11 @@ typedef enum verb {
         VERB_DELETE,
 } verb;
 
-static const char *hint(verb v, int r, const args *a) {
+/* What to do next.  The daemon's message already says what to change for a
+ * refused request; the hints that only the CLI can give (its own commands,
+ * the service to check) are always added, the others only when the daemon
+ * said nothing. */
+static const char *hint(verb v, int r, const args *a, bool daemon_explained) {
         switch (-r) {
         case ECONNREFUSED:
                 return "is accesskeyd running? (systemctl status accesskeyd)";
@@ -457,10 +462,18 @@ static const char *hint(verb v, int r, const args *a) {
                 return "accesskeyd is slow or stuck: check 'systemctl status accesskeyd', or "
                        "allow more time with --timeout=MS";
         case ENOENT:
-                if (v == VERB_LIST || v == VERB_CREATE)
-                        return "check the user name";
-                return getuid() == 0 ? "list the keys with '" PROGRAM " list --all'"
-                                     : "list your keys with '" PROGRAM " list'";
+                if (v == VERB_SHOW || v == VERB_DELETE)
+                        return getuid() == 0 ? "list the keys with '" PROGRAM " list --all'"
+                                             : "list your keys with '" PROGRAM " list'";
+                break;
+        default:
+                break;
+        }
+        if (daemon_explained)
+                return NULL;
+        switch (-r) {
+        case ENOENT:
+                return "check the user name";
         case EACCES:
                 if (a->user || a->all)
                         return "only root and the administrators' group may manage other "
@@ -483,10 +496,14 @@ static const char *hint(verb v, int r, const args *a) {
 static int report(ak_client *c, verb v, const args *a, const char *what, int r) {
         const char *text = ak_strerror(r);
         const char *detail = c ? ak_client_last_error(c) : NULL;
-        const char *h = hint(v, r, a);
+        /* When the daemon was not reached, the message is libdbus's, long
+         * and no help beyond what ak_strerror() says. */
+        bool transport = r == -ECONNREFUSED || r == -ETIMEDOUT;
+        bool explained = !transport && !isempty(detail) && !(text && streq(detail, text));
+        const char *h = hint(v, r, a, explained);
 
         fprintf(stderr, PROGRAM ": %s: %s", what, text ? text : "unknown error");
-        if (!isempty(detail) && !(text && streq(detail, text))) {
+        if (explained) {
                 _cleanup_(freep) char *d = sanitize(detail);
                 fprintf(stderr, ": %s", d ? d : detail);
         }
@@ -650,6 +667,9 @@ static int cmd_create(ak_client *c, const args *a, char **argv) {
                 expires_at = opts.expires_at;
         }
 
+        /* A reader that went away must not kill us silently: the user has to
+         * learn that the secret was lost. */
+        (void) signal(SIGPIPE, SIG_IGN);
         r = print_created(id, secret, expires_known, expires_at, a->json);
         ak_secret_free(secret);
         if (r >= 0)

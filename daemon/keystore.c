@@ -162,6 +162,10 @@ static int open_dbs(keystore *ks, MDB_txn *txn, void *userdata) {
 }
 
 int keystore_open(const char *dir, keystore **ret) {
+        return keystore_open_sized(dir, INITIAL_MAP_SIZE, ret);
+}
+
+int keystore_open_sized(const char *dir, uint64_t map_size, keystore **ret) {
         keystore *ks = calloc(1, sizeof(*ks));
         _cleanup_(closep) int dirfd = -1;
         int rc, r, dead = 0;
@@ -186,7 +190,7 @@ int keystore_open(const char *dir, keystore **ret) {
         }
 
         if ((rc = mdb_env_create(&ks->env)) || (rc = mdb_env_set_maxdbs(ks->env, 4)) ||
-            (rc = mdb_env_set_mapsize(ks->env, INITIAL_MAP_SIZE)) ||
+            (rc = mdb_env_set_mapsize(ks->env, map_size)) ||
             (rc = mdb_env_set_maxreaders(ks->env, 126)) ||
             (rc = mdb_env_open(ks->env, dir, MDB_NOTLS, 0600))) {
                 log_error("keystore: cannot open LMDB environment in %s: %s", dir, mdb_strerror(rc));

@@ -21,6 +21,8 @@ typedef struct keystore keystore;
 /* Opens (creating if needed) the store in dir, which is made 0700 when it
  * does not exist.  Loads or creates the pepper.  Clears stale readers. */
 int keystore_open(const char *dir, keystore **ret);
+/* The same with a chosen initial map size (tests of map growth). */
+int keystore_open_sized(const char *dir, uint64_t map_size, keystore **ret);
 keystore *keystore_close(keystore *ks);
 
 const uint8_t *keystore_pepper(const keystore *ks);

@@ -265,8 +265,11 @@ int loop_add_timer(loop *l, uint64_t interval_usec, loop_timer_fn fn, void *user
 }
 
 void loop_quit(loop *l, int code) {
+        /* The first reason to stop wins: a bus that goes away while we
+         * shut down on SIGTERM is still a clean exit. */
+        if (!l->quit)
+                l->code = code;
         l->quit = true;
-        l->code = code;
 }
 
 static void handle_source(loop *l, int fd, uint32_t ev) {

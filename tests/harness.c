@@ -120,9 +120,13 @@ void harness_start_bus(harness *h) {
         pid_t pid = fork();
         ck_assert_int_ge(pid, 0);
         if (pid == 0) {
+                char log[PATH_MAX];
+                snprintf(log, sizeof(log), "%s/bus.log", h->dir);
                 int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+                int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
                 dup2(null, STDIN_FILENO);
-                dup2(null, STDOUT_FILENO);
+                dup2(out, STDOUT_FILENO);
+                dup2(out, STDERR_FILENO);
                 execlp("dbus-daemon", "dbus-daemon", "--nofork", "--nopidfile", "--config-file", conf,
                        (char *) NULL);
                 _exit(127);

@@ -15,7 +15,7 @@
 #include <sys/types.h>
 
 typedef struct harness {
-        char dir[PATH_MAX];          /* temporary directory, removed at stop */
+        char dir[128];               /* temporary directory, removed at stop */
         char state_dir[PATH_MAX];    /* <dir>/state */
         char bus_address[PATH_MAX];  /* "unix:path=<dir>/bus" */
         char config_path[PATH_MAX];  /* <dir>/accesskeyd.conf (may not exist) */

@@ -1,0 +1,450 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Integration: a real dbus-daemon with a deny-by-default system policy and
+ * the project's policy file, a real accesskeyd on a temporary state
+ * directory, driven through libaccesskey and busctl, as root and as other
+ * real UIDs.
+ */
+#include <check.h>
+#include <errno.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "accesskey.h"
+#include "credential.h"
+#include "harness.h"
+#include "util.h"
+
+static harness h;
+
+static void start(void) {
+        harness_start(&h, NULL);
+}
+
+static void stop(void) {
+        harness_stop(&h);
+}
+
+static ak_client *client(void) {
+        ak_client *c = NULL;
+        ck_assert_int_eq(ak_client_open(h.bus_address, NULL, 5000, &c), 0);
+        return c;
+}
+
+static void create(ak_client *c, const char *name, const char *owner, char **ret_id, char **ret_secret) {
+        ak_create_options o = { .name = name, .owner = owner };
+        int r = ak_create_key(c, &o, ret_id, ret_secret);
+        ck_assert_msg(r == 0, "create failed: %s: %s", ak_strerror(r), strempty(ak_client_last_error(c)));
+}
+
+/* busctl against the test bus, as uid (or as root with -1). */
+static int busctl(uid_t uid, char **ret_out, char **ret_err, const char *method, const char *sig, ...) {
+        const char *argv[32] = { "/usr/bin/busctl", "--address", h.bus_address, "call",
+                                 "org.accesskey.KeyStore1", "/org/accesskey/KeyStore1",
+                                 "org.accesskey.KeyStore1.Manager", method, sig };
+        size_t n = 9;
+        va_list ap;
+        va_start(ap, sig);
+        for (const char *a; n < ELEMENTSOF(argv) - 1 && (a = va_arg(ap, const char *));)
+                argv[n++] = a;
+        va_end(ap);
+        argv[n] = NULL;
+        return harness_run(argv, uid, uid == (uid_t) -1 ? (gid_t) -1 : uid, NULL, ret_out, ret_err);
+}
+
+START_TEST(test_introspect_lists_methods) {
+        const char *argv[] = { "/usr/bin/busctl", "--address", h.bus_address, "introspect",
+                               "org.accesskey.KeyStore1", "/org/accesskey/KeyStore1", NULL };
+        _cleanup_(freep) char *out = NULL;
+        ck_assert_int_eq(harness_run(argv, (uid_t) -1, (gid_t) -1, NULL, &out, NULL), 0);
+        static const char *const expect[] = { ".CreateKey", ".ListKeys", ".GetKey", ".DeleteKey",
+                                              ".Authenticate", "org.freedesktop.DBus.Properties" };
+        for (size_t i = 0; i < ELEMENTSOF(expect); i++)
+                ck_assert_msg(strstr(out, expect[i]), "introspection lacks %s:\n%s", expect[i], out);
+}
+END_TEST
+
+START_TEST(test_create_list_get_delete) {
+        ak_client *c = client();
+        char *id, *secret;
+        create(c, "ci-deploy", NULL, &id, &secret);
+        ck_assert(ak_id_is_valid(id));
+        ck_assert_int_eq(ak_secret_check(secret), 0);
+
+        ak_key *k;
+        ck_assert_int_eq(ak_get_key(c, id, &k), 0);
+        ck_assert_str_eq(k->id, id);
+        ck_assert_str_eq(k->name, "ci-deploy");
+        ck_assert_uint_eq(k->owner_uid, 0);
+        ck_assert_str_eq(k->owner_name, "root");
+        ck_assert(k->active);
+        ck_assert_uint_eq(k->expires_at, 0);
+        ck_assert_uint_eq(k->created_by, 0);
+        ck_assert_uint_gt(k->created_at, 0);
+        ak_key_free(k);
+
+        ak_key **keys;
+        size_t n;
+        ck_assert_int_ge(ak_list_keys(c, NULL, &keys, &n), 0);
+        bool found = false;
+        for (size_t i = 0; i < n; i++)
+                found = found || streq(keys[i]->id, id);
+        ck_assert(found);
+        ak_key_list_free(keys, n);
+
+        ck_assert_int_eq(ak_delete_key(c, id), 0);
+        ck_assert_int_eq(ak_get_key(c, id, &k), -ENOENT);
+        ck_assert_int_eq(ak_delete_key(c, id), -ENOENT);
+        ck_assert_ptr_nonnull(strstr(ak_client_last_error(c), id));
+        free(id);
+        ak_secret_free(secret);
+        ak_client_close(c);
+}
+END_TEST
+
+START_TEST(test_records_survive_restart) {
+        ak_client *c = client();
+        char *id, *secret;
+        create(c, "survivor", NULL, &id, &secret);
+        ak_client_close(c);
+
+        ck_assert_int_eq(harness_stop_daemon(&h), 0); /* exit 0 on SIGTERM */
+        harness_start_daemon(&h, NULL);
+
+        c = client();
+        ak_key *k;
+        ck_assert_int_eq(ak_get_key(c, id, &k), 0);
+        ck_assert_str_eq(k->name, "survivor");
+        ak_key_free(k);
+        /* And the secret still verifies: the pepper survived too. */
+        ak_auth_request req = { .user = "root", .service = "login" };
+        ak_auth_result *res;
+        ck_assert_int_eq(ak_authenticate(c, id, secret, &req, &res), 0);
+        ak_auth_result_free(res);
+        free(id);
+        ak_secret_free(secret);
+        ak_client_close(c);
+}
+END_TEST
+
+START_TEST(test_authenticate) {
+        ak_client *c = client();
+        char *id, *secret, wrong[AK_SECRET_LEN + 1], unknown[AK_ID_LEN + 1];
+        ak_auth_result *res = NULL;
+        ak_auth_request req = { .user = "root", .service = "sshd", .rhost = "192.0.2.1" };
+
+        create(c, "auth", NULL, &id, &secret);
+        ck_assert_int_eq(ak_authenticate(c, id, secret, &req, &res), 0);
+        ck_assert_str_eq(res->id, id);
+        ck_assert_str_eq(res->owner_name, "root");
+        ck_assert_uint_eq(res->owner_uid, 0);
+        ck_assert_ptr_nonnull(res->scopes);
+        ak_auth_result_free(res);
+
+        /* Wrong secret and unknown ID: the same error and the same words. */
+        ck_assert_int_eq(ak_secret_generate(wrong), 0);
+        ck_assert_int_eq(ak_authenticate(c, id, wrong, &req, &res), -EKEYREJECTED);
+        _cleanup_(freep) char *msg1 = strdup(strempty(ak_client_last_error(c)));
+        ck_assert_int_eq(ak_id_generate(unknown), 0);
+        ck_assert_int_eq(ak_authenticate(c, unknown, secret, &req, &res), -EKEYREJECTED);
+        ck_assert_str_eq(msg1, strempty(ak_client_last_error(c)));
+
+        /* Right secret, wrong user: refused, and the reason is told. */
+        req.user = "nobody";
+        ck_assert_int_eq(ak_authenticate(c, id, secret, &req, &res), -EACCES);
+        ck_assert_ptr_nonnull(strstr(ak_client_last_error(c), "owner"));
+        req.user = "no-such-user-here";
+        ck_assert_int_eq(ak_authenticate(c, id, secret, &req, &res), -EACCES);
+        req.user = "root";
+
+        /* Usage is recorded: one success so far, then failures counted. */
+        ak_key *k;
+        ck_assert_int_eq(ak_get_key(c, id, &k), 0);
+        ck_assert_uint_eq(k->use_count, 1);
+        ck_assert_str_eq(k->last_used_service, "sshd");
+        ck_assert_str_eq(k->last_used_rhost, "192.0.2.1");
+        ck_assert_uint_eq(k->failures, 3);
+        ck_assert_uint_gt(k->last_used_at, 0);
+        ak_key_free(k);
+
+        /* A deleted key never authenticates again. */
+        ck_assert_int_eq(ak_delete_key(c, id), 0);
+        ck_assert_int_eq(ak_authenticate(c, id, secret, &req, &res), -EKEYREJECTED);
+
+        /* A malformed secret is refused by the library before any call. */
+        ck_assert_int_eq(ak_authenticate(c, id, "aks_nope", &req, &res), -EINVAL);
+        free(id);
+        ak_secret_free(secret);
+        ak_client_close(c);
+}
+END_TEST
+
+START_TEST(test_other_user_cannot_see_roots_keys) {
+        ak_client *c = client();
+        char *id, *secret;
+        create(c, "roots-key", NULL, &id, &secret);
+        _cleanup_(freep) char *out = NULL, *err = NULL;
+
+        /* daemon (uid 1) lists: root's key is not there. */
+        ck_assert_int_eq(busctl(HARNESS_UID_OTHER, &out, &err, "ListKeys", "a{sv}", "0", NULL), 0);
+        ck_assert_ptr_null(strstr(out, id));
+        free(out), free(err);
+        out = err = NULL;
+
+        /* GetKey and DeleteKey: NotFound — existence is not confirmed. */
+        ck_assert_int_ne(busctl(HARNESS_UID_OTHER, &out, &err, "GetKey", "s", id, NULL), 0);
+        ck_assert_msg(strstr(err, "no access key"), "stderr: %s", err);
+        free(out), free(err);
+        out = err = NULL;
+        ck_assert_int_ne(busctl(HARNESS_UID_OTHER, &out, &err, "DeleteKey", "s", id, NULL), 0);
+        free(out), free(err);
+        out = err = NULL;
+        ak_key *k;
+        ck_assert_int_eq(ak_get_key(c, id, &k), 0);
+        ak_key_free(k);
+
+        /* Listing everyone's keys is for administrators. */
+        ck_assert_int_ne(busctl(HARNESS_UID_OTHER, &out, &err, "ListKeys", "a{sv}", "1", "all", "b", "true", NULL),
+                         0);
+        ck_assert_msg(strstr(err, "administrators"), "stderr: %s", err);
+        free(out), free(err);
+        out = err = NULL;
+
+        /* Nor can a user create a key for someone else. */
+        ck_assert_int_ne(busctl(HARNESS_UID_OTHER, &out, &err, "CreateKey", "a{sv}", "2", "name", "s", "x", "owner",
+                                "s", "root", NULL),
+                         0);
+        ck_assert_msg(strstr(err, "administrators"), "stderr: %s", err);
+        free(id);
+        ak_secret_free(secret);
+        ak_client_close(c);
+}
+END_TEST
+
+START_TEST(test_user_manages_own_keys_and_quota) {
+        _cleanup_(freep) char *out = NULL, *err = NULL;
+        char ids[2][AK_ID_LEN + 1];
+
+        for (int i = 0; i < 2; i++) {
+                ck_assert_int_eq(busctl(HARNESS_UID_THIRD, &out, &err, "CreateKey", "a{sv}", "1", "name", "s",
+                                        "mine", NULL),
+                                 0);
+                /* ss "AK..." "aks_..." */
+                char *q = strchr(out, '"');
+                ck_assert_ptr_nonnull(q);
+                memcpy(ids[i], q + 1, AK_ID_LEN);
+                ids[i][AK_ID_LEN] = 0;
+                ck_assert(ak_id_is_valid(ids[i]));
+                free(out), free(err);
+                out = err = NULL;
+        }
+        /* The third is over MaxKeysPerUser (default 2). */
+        ck_assert_int_ne(
+                busctl(HARNESS_UID_THIRD, &out, &err, "CreateKey", "a{sv}", "1", "name", "s", "third", NULL), 0);
+        ck_assert_msg(strstr(err, "MaxKeysPerUser"), "stderr: %s", err);
+        free(out), free(err);
+        out = err = NULL;
+
+        /* The owner sees and deletes their own. */
+        ck_assert_int_eq(busctl(HARNESS_UID_THIRD, &out, &err, "ListKeys", "a{sv}", "0", NULL), 0);
+        ck_assert_ptr_nonnull(strstr(out, ids[0]));
+        ck_assert_ptr_nonnull(strstr(out, ids[1]));
+        free(out), free(err);
+        out = err = NULL;
+        ck_assert_int_eq(busctl(HARNESS_UID_THIRD, &out, &err, "DeleteKey", "s", ids[0], NULL), 0);
+
+        /* Root sees the other's key by owner, and all of them. */
+        ak_client *c = client();
+        ak_list_filter f = { .owner = "bin" };
+        ak_key **keys;
+        size_t n;
+        ck_assert_int_eq(ak_list_keys(c, &f, &keys, &n), 1);
+        ck_assert_str_eq(keys[0]->id, ids[1]);
+        ck_assert_uint_eq(keys[0]->owner_uid, HARNESS_UID_THIRD);
+        ak_key_list_free(keys, n);
+        f = (ak_list_filter){ .all = true };
+        ck_assert_int_ge(ak_list_keys(c, &f, &keys, &n), 1);
+        ak_key_list_free(keys, n);
+        /* Root may delete it. */
+        ck_assert_int_eq(ak_delete_key(c, ids[1]), 0);
+        ak_client_close(c);
+}
+END_TEST
+
+START_TEST(test_admin_creates_for_user) {
+        ak_client *c = client();
+        char *id, *secret;
+        create(c, "for-nobody", "nobody", &id, &secret);
+        ak_key *k;
+        ck_assert_int_eq(ak_get_key(c, id, &k), 0);
+        ck_assert_uint_eq(k->owner_uid, HARNESS_UID_NOBODY);
+        ck_assert_str_eq(k->owner_name, "nobody");
+        ck_assert_uint_eq(k->created_by, 0);
+        ak_key_free(k);
+
+        ak_auth_request req = { .user = "nobody", .service = "sshd" };
+        ak_auth_result *res;
+        ck_assert_int_eq(ak_authenticate(c, id, secret, &req, &res), 0);
+        ck_assert_str_eq(res->owner_name, "nobody");
+        ak_auth_result_free(res);
+        req.user = "root";
+        ck_assert_int_eq(ak_authenticate(c, id, secret, &req, &res), -EACCES);
+
+        ak_create_options o = { .name = "x", .owner = "no-such-user-zz" };
+        char *i2, *s2;
+        ck_assert_int_eq(ak_create_key(c, &o, &i2, &s2), -EINVAL);
+        ck_assert_ptr_nonnull(strstr(ak_client_last_error(c), "no-such-user-zz"));
+        free(id);
+        ak_secret_free(secret);
+        ak_client_close(c);
+}
+END_TEST
+
+START_TEST(test_bad_arguments) {
+        _cleanup_(freep) char *out = NULL, *err = NULL;
+        ck_assert_int_ne(busctl((uid_t) -1, &out, &err, "CreateKey", "a{sv}", "1", "nmae", "s", "typo", NULL), 0);
+        ck_assert_msg(strstr(err, "'nmae' is not a known option"), "stderr: %s", err);
+        free(out), free(err);
+        out = err = NULL;
+        ck_assert_int_ne(busctl((uid_t) -1, &out, &err, "CreateKey", "a{sv}", "1", "name", "u", "5", NULL), 0);
+        ck_assert_msg(strstr(err, "'name' must be a string"), "stderr: %s", err);
+        free(out), free(err);
+        out = err = NULL;
+        ck_assert_int_ne(busctl((uid_t) -1, &out, &err, "CreateKey", "a{sv}", "0", NULL), 0);
+        ck_assert_msg(strstr(err, "'name' is required"), "stderr: %s", err);
+        free(out), free(err);
+        out = err = NULL;
+        char longname[300];
+        memset(longname, 'n', 256);
+        longname[256] = 0;
+        ck_assert_int_ne(busctl((uid_t) -1, &out, &err, "CreateKey", "a{sv}", "1", "name", "s", longname, NULL), 0);
+        ck_assert_msg(strstr(err, "'name' is too long"), "stderr: %s", err);
+        free(out), free(err);
+        out = err = NULL;
+        ck_assert_int_ne(busctl((uid_t) -1, &out, &err, "CreateKey", "a{sv}", "2", "name", "s", "n", "networks", "as",
+                                "1", "10.0.0.1/8", NULL),
+                         0);
+        ck_assert_msg(strstr(err, "host bits"), "stderr: %s", err);
+        free(out), free(err);
+        out = err = NULL;
+        ck_assert_int_ne(busctl((uid_t) -1, &out, &err, "GetKey", "s", "not-an-id", NULL), 0);
+        ck_assert_msg(strstr(err, "not an access key ID"), "stderr: %s", err);
+        free(out), free(err);
+        out = err = NULL;
+        ck_assert_int_ne(busctl((uid_t) -1, &out, &err, "Authenticate", "ssa{sv}", "AKAAAAAAAAAAAAAAAAAA",
+                                "wrong", "0", NULL),
+                         0);
+        ck_assert_msg(strstr(err, "not well-formed"), "stderr: %s", err);
+
+        /* Nothing was stored by any of it. */
+        ak_client *c = client();
+        ak_list_filter f = { .all = true };
+        ak_key **keys;
+        size_t n;
+        ck_assert_int_ge(ak_list_keys(c, &f, &keys, &n), 0);
+        for (size_t i = 0; i < n; i++)
+                ck_assert_str_ne(keys[i]->name, "typo");
+        ak_key_list_free(keys, n);
+        ak_client_close(c);
+}
+END_TEST
+
+START_TEST(test_second_daemon_refused) {
+        char bus[PATH_MAX + 16], state[PATH_MAX + 16];
+        snprintf(bus, sizeof(bus), "--bus=%s", h.bus_address);
+        snprintf(state, sizeof(state), "--state-dir=%s/state2", h.dir);
+        _cleanup_(freep) char *exe = strdup(harness_path("accesskeyd"));
+        const char *argv[] = { exe, bus, state, NULL };
+        _cleanup_(freep) char *out = NULL, *err = NULL;
+        ck_assert_int_eq(harness_run(argv, (uid_t) -1, (gid_t) -1, NULL, &out, &err), 1);
+        ck_assert_msg(strstr(err, "already owned"), "stderr: %s", err);
+}
+END_TEST
+
+START_TEST(test_bad_config_refused) {
+        char bus[PATH_MAX + 16], state[PATH_MAX + 16], conf[PATH_MAX + 16], path[PATH_MAX];
+        snprintf(path, sizeof(path), "%s/bad.conf", h.dir);
+        FILE *f = fopen(path, "we");
+        ck_assert_ptr_nonnull(f);
+        fputs("# comment\nMaxKeysPerUser = 3\nMaxKeysPerUser = lots\n", f);
+        fclose(f);
+        snprintf(bus, sizeof(bus), "--bus=%s", h.bus_address);
+        snprintf(state, sizeof(state), "--state-dir=%s/state3", h.dir);
+        snprintf(conf, sizeof(conf), "--config=%s", path);
+        _cleanup_(freep) char *exe = strdup(harness_path("accesskeyd"));
+        const char *argv[] = { exe, bus, state, conf, NULL };
+        _cleanup_(freep) char *out = NULL, *err = NULL;
+        ck_assert_int_eq(harness_run(argv, (uid_t) -1, (gid_t) -1, NULL, &out, &err), 1);
+        ck_assert_msg(strstr(err, "bad.conf:3: MaxKeysPerUser: 'lots'"), "stderr: %s", err);
+}
+END_TEST
+
+START_TEST(test_daemon_exits_when_bus_goes) {
+        harness local;
+        memset(&local, 0, sizeof(local));
+        harness_start(&local, NULL);
+        kill(local.bus_pid, SIGKILL);
+        waitpid(local.bus_pid, NULL, 0);
+        local.bus_pid = 0;
+        int status = -1;
+        for (int i = 0; i < 500 && waitpid(local.daemon_pid, &status, WNOHANG) != local.daemon_pid; i++)
+                usleep(10000);
+        local.daemon_pid = 0;
+        ck_assert(WIFEXITED(status));
+        ck_assert_int_eq(WEXITSTATUS(status), 1);
+        harness_stop(&local);
+}
+END_TEST
+
+START_TEST(test_unreachable_daemon) {
+        ak_client *c = NULL;
+        ck_assert_int_eq(ak_client_open("unix:path=/nonexistent/bus", NULL, 500, &c), -ECONNREFUSED);
+        ck_assert_int_eq(ak_client_open(NULL, "/nonexistent/private", 500, &c), -ECONNREFUSED);
+}
+END_TEST
+
+static Suite *suite(void) {
+        Suite *s = suite_create("integration");
+        TCase *tc = tcase_create("bus");
+        tcase_add_unchecked_fixture(tc, start, stop);
+        tcase_set_timeout(tc, 60);
+        tcase_add_test(tc, test_introspect_lists_methods);
+        tcase_add_test(tc, test_create_list_get_delete);
+        tcase_add_test(tc, test_authenticate);
+        tcase_add_test(tc, test_other_user_cannot_see_roots_keys);
+        tcase_add_test(tc, test_user_manages_own_keys_and_quota);
+        tcase_add_test(tc, test_admin_creates_for_user);
+        tcase_add_test(tc, test_bad_arguments);
+        tcase_add_test(tc, test_second_daemon_refused);
+        tcase_add_test(tc, test_bad_config_refused);
+        tcase_add_test(tc, test_unreachable_daemon);
+        suite_add_tcase(s, tc);
+
+        /* Restarts the daemon: a fixture per test, in the test's own
+         * process, so that the daemon is its child. */
+        tc = tcase_create("restart");
+        tcase_add_checked_fixture(tc, start, stop);
+        tcase_set_timeout(tc, 60);
+        tcase_add_test(tc, test_records_survive_restart);
+        tcase_add_test(tc, test_daemon_exits_when_bus_goes);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void) {
+        if (geteuid() != 0) {
+                fprintf(stderr, "integration tests need root (a root-only bus name, other real UIDs); skipped\n");
+                return 77;
+        }
+        SRunner *sr = srunner_create(suite());
+        srunner_run_all(sr, CK_NORMAL);
+        int failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

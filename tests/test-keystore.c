@@ -1,0 +1,339 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Unit tests of the daemon's record encoding, LMDB keystore and policy
+ * decision, on a temporary directory, without a bus. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "keystore.h"
+#include "policy.h"
+#include "record.h"
+#include "util.h"
+
+static char dir[64];
+
+static void setup(void) {
+        snprintf(dir, sizeof(dir), "/tmp/accesskey-ks-XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        strcat(dir, "/state"); /* keystore_open creates it */
+}
+
+static void teardown(void) {
+        char cmd[128];
+        dir[strlen(dir) - strlen("/state")] = 0;
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+        ck_assert_int_eq(system(cmd), 0);
+}
+
+static key_record *make_record(uint32_t owner, const char *name) {
+        key_record *r = key_record_new();
+        char secret[AK_SECRET_LEN + 1];
+        uint8_t pepper[AK_PEPPER_LEN] = { 1 };
+        ck_assert_ptr_nonnull(r);
+        ck_assert_int_eq(ak_id_generate(r->id), 0);
+        ck_assert_int_eq(ak_secret_generate(secret), 0);
+        ck_assert_int_eq(ak_verifier_compute(pepper, r->id, secret, r->verifier), 0);
+        r->owner_uid = owner;
+        r->owner_name = strdup("owner");
+        r->name = strdup(name);
+        r->description = strdup("a description");
+        r->created_at = r->updated_at = 1000;
+        r->services = calloc(1, sizeof(char *));
+        r->networks = calloc(1, sizeof(char *));
+        r->scopes = calloc(1, sizeof(char *));
+        return r;
+}
+
+START_TEST(test_record_roundtrip) {
+        _cleanup_(key_record_freep) key_record *r = make_record(1000, "ci-deploy"), *d = NULL;
+        ck_assert_int_eq(strv_push(&r->services, "sshd"), 0);
+        ck_assert_int_eq(strv_push(&r->services, "dovecot"), 0);
+        ck_assert_int_eq(strv_push(&r->networks, "10.0.0.0/8"), 0);
+        ck_assert_int_eq(strv_push(&r->scopes, "backup:read"), 0);
+        r->expires_at = 123456789;
+        r->state = KEY_STATE_INACTIVE;
+        r->prev_verifier_until = 99;
+        memset(r->prev_verifier, 5, AK_VERIFIER_LEN);
+
+        uint8_t *buf;
+        size_t len;
+        ck_assert_int_eq(key_record_encode(r, &buf, &len), 0);
+        ck_assert_int_eq(buf[0], RECORD_VERSION);
+        ck_assert_int_eq(key_record_decode(buf, len, &d), 0);
+        ck_assert_str_eq(d->id, r->id);
+        ck_assert_str_eq(d->name, "ci-deploy");
+        ck_assert_uint_eq(d->owner_uid, 1000);
+        ck_assert_uint_eq(d->expires_at, 123456789);
+        ck_assert_uint_eq(d->state, KEY_STATE_INACTIVE);
+        ck_assert_uint_eq(strv_length(d->services), 2);
+        ck_assert_str_eq(d->services[1], "dovecot");
+        ck_assert_str_eq(d->networks[0], "10.0.0.0/8");
+        ck_assert_str_eq(d->scopes[0], "backup:read");
+        ck_assert_mem_eq(d->verifier, r->verifier, AK_VERIFIER_LEN);
+        ck_assert_uint_eq(d->prev_verifier_until, 99);
+        ck_assert_mem_eq(d->prev_verifier, r->prev_verifier, AK_VERIFIER_LEN);
+
+        /* Every truncation is refused, never half-read. */
+        for (size_t cut = 0; cut < len; cut++) {
+                key_record *t = NULL;
+                int k = key_record_decode(buf, cut, &t);
+                if (k == 0) {
+                        /* Only a cut at a field boundary after every required
+                         * field may decode; the ID and verifier come first. */
+                        ck_assert_str_eq(t->id, r->id);
+                        key_record_free(t);
+                } else
+                        ck_assert_int_eq(k, -EBADMSG);
+        }
+        /* An unknown version is refused. */
+        buf[0] = 99;
+        ck_assert_int_eq(key_record_decode(buf, len, &d), -EPROTONOSUPPORT);
+        free(buf);
+}
+END_TEST
+
+START_TEST(test_record_skips_unknown_fields) {
+        _cleanup_(key_record_freep) key_record *r = make_record(7, "x"), *d = NULL;
+        uint8_t *buf;
+        size_t len;
+        ck_assert_int_eq(key_record_encode(r, &buf, &len), 0);
+        /* A field from a later release: tag 200, 3 bytes. */
+        buf = realloc(buf, len + 8);
+        memcpy(buf + len, (uint8_t[]){ 200, 3, 0, 0, 0, 'a', 'b', 'c' }, 8);
+        ck_assert_int_eq(key_record_decode(buf, len + 8, &d), 0);
+        ck_assert_str_eq(d->name, "x");
+        free(buf);
+}
+END_TEST
+
+START_TEST(test_store_persists) {
+        keystore *ks;
+        _cleanup_(key_record_freep) key_record *r = make_record(1000, "persist"), *g = NULL;
+
+        ck_assert_int_eq(keystore_open(dir, &ks), 0);
+        ck_assert_int_eq(keystore_insert(ks, r, 0), 0);
+        ck_assert_int_eq(keystore_insert(ks, r, 0), -EEXIST);
+        keystore_close(ks);
+
+        /* State dir and pepper are private to the daemon. */
+        struct stat st;
+        char path[128];
+        ck_assert_int_eq(stat(dir, &st), 0);
+        ck_assert_uint_eq(st.st_mode & 0777, 0700);
+        snprintf(path, sizeof(path), "%s/pepper", dir);
+        ck_assert_int_eq(stat(path, &st), 0);
+        ck_assert_int_eq(st.st_size, AK_PEPPER_LEN);
+        ck_assert_uint_eq(st.st_mode & 0077, 0);
+
+        ck_assert_int_eq(keystore_open(dir, &ks), 0);
+        ck_assert_int_eq(keystore_get(ks, r->id, &g), 0);
+        ck_assert_str_eq(g->name, "persist");
+        ck_assert_mem_eq(g->verifier, r->verifier, AK_VERIFIER_LEN);
+        keystore_close(ks);
+}
+END_TEST
+
+START_TEST(test_pepper_stable_and_checked) {
+        keystore *ks;
+        uint8_t first[AK_PEPPER_LEN];
+        char path[128];
+
+        ck_assert_int_eq(keystore_open(dir, &ks), 0);
+        memcpy(first, keystore_pepper(ks), AK_PEPPER_LEN);
+        keystore_close(ks);
+        ck_assert_int_eq(keystore_open(dir, &ks), 0);
+        ck_assert_mem_eq(first, keystore_pepper(ks), AK_PEPPER_LEN);
+        keystore_close(ks);
+
+        /* A pepper readable by others is refused, not used. */
+        snprintf(path, sizeof(path), "%s/pepper", dir);
+        ck_assert_int_eq(chmod(path, 0644), 0);
+        ck_assert_int_eq(keystore_open(dir, &ks), -EPERM);
+        ck_assert_int_eq(chmod(path, 0400), 0);
+        ck_assert_int_eq(truncate(path, 16), 0);
+        ck_assert_int_eq(keystore_open(dir, &ks), -EPERM);
+}
+END_TEST
+
+START_TEST(test_owner_index_and_delete) {
+        keystore *ks;
+        key_record *a = make_record(1000, "a"), *b = make_record(1000, "b"), *c = make_record(2000, "c");
+        key_record **l;
+        size_t n;
+
+        ck_assert_int_eq(keystore_open(dir, &ks), 0);
+        ck_assert_int_eq(keystore_insert(ks, a, 0), 0);
+        ck_assert_int_eq(keystore_insert(ks, b, 0), 0);
+        ck_assert_int_eq(keystore_insert(ks, c, 0), 0);
+
+        ck_assert_int_eq(keystore_list(ks, false, 1000, &l, &n), 0);
+        ck_assert_uint_eq(n, 2);
+        key_record_list_free(l, n);
+        ck_assert_int_eq(keystore_list(ks, false, 2000, &l, &n), 0);
+        ck_assert_uint_eq(n, 1);
+        ck_assert_str_eq(l[0]->name, "c");
+        key_record_list_free(l, n);
+        ck_assert_int_eq(keystore_list(ks, true, 0, &l, &n), 0);
+        ck_assert_uint_eq(n, 3);
+        key_record_list_free(l, n);
+
+        key_usage u = { .use_count = 5, .last_used_at = 77 };
+        const char *ids[] = { a->id };
+        ck_assert_int_eq(keystore_put_usage(ks, ids, &u, 1), 0);
+        key_usage g = {};
+        ck_assert_int_eq(keystore_get_usage(ks, a->id, &g), 0);
+        ck_assert_uint_eq(g.use_count, 5);
+        key_usage_clear(&g);
+
+        ck_assert_int_eq(keystore_delete(ks, a->id), 0);
+        ck_assert_int_eq(keystore_delete(ks, a->id), -ENOENT);
+        key_record *gone;
+        ck_assert_int_eq(keystore_get(ks, a->id, &gone), -ENOENT);
+        /* Its usage figures went with it. */
+        ck_assert_int_eq(keystore_get_usage(ks, a->id, &g), 0);
+        ck_assert_uint_eq(g.use_count, 0);
+        size_t count;
+        ck_assert_int_eq(keystore_count_owner(ks, 1000, &count), 0);
+        ck_assert_uint_eq(count, 1);
+        keystore_close(ks);
+        key_record_free(a);
+        key_record_free(b);
+        key_record_free(c);
+}
+END_TEST
+
+START_TEST(test_quota) {
+        keystore *ks;
+        ck_assert_int_eq(keystore_open(dir, &ks), 0);
+        for (int i = 0; i < 2; i++) {
+                _cleanup_(key_record_freep) key_record *r = make_record(1000, "q");
+                ck_assert_int_eq(keystore_insert(ks, r, 2), 0);
+        }
+        _cleanup_(key_record_freep) key_record *r = make_record(1000, "q3"), *g = NULL;
+        ck_assert_int_eq(keystore_insert(ks, r, 2), -EDQUOT);
+        /* Nothing was written by the refused insert. */
+        ck_assert_int_eq(keystore_get(ks, r->id, &g), -ENOENT);
+        /* Another owner is not affected; unlimited (0) is unlimited. */
+        _cleanup_(key_record_freep) key_record *o = make_record(1001, "o");
+        ck_assert_int_eq(keystore_insert(ks, o, 2), 0);
+        ck_assert_int_eq(keystore_insert(ks, r, 0), 0);
+        keystore_close(ks);
+}
+END_TEST
+
+START_TEST(test_map_grows) {
+        keystore *ks;
+        /* 64 KiB fills after a few hundred records: every insert must still
+         * land, the map growing as needed. */
+        ck_assert_int_eq(keystore_open_sized(dir, 64 * 1024, &ks), 0);
+        char ids[600][AK_ID_LEN + 1];
+        for (int i = 0; i < 600; i++) {
+                _cleanup_(key_record_freep) key_record *r = make_record(5, "grow-grow-grow-grow-grow-grow");
+                ck_assert_int_eq(keystore_insert(ks, r, 0), 0);
+                memcpy(ids[i], r->id, sizeof(ids[i]));
+        }
+        keystore_close(ks);
+        ck_assert_int_eq(keystore_open_sized(dir, 64 * 1024, &ks), 0);
+        for (int i = 0; i < 600; i++) {
+                key_record *g;
+                ck_assert_int_eq(keystore_get(ks, ids[i], &g), 0);
+                key_record_free(g);
+        }
+        keystore_close(ks);
+}
+END_TEST
+
+/* ---- policy ---- */
+
+START_TEST(test_policy) {
+        _cleanup_(key_record_freep) key_record *r = make_record(1000, "p");
+        policy_request req = { .user_known = true, .user_uid = 1000, .service = "sshd", .rhost = "10.1.2.3" };
+        const uint64_t now = 5000000;
+
+        ck_assert_int_eq(policy_decide(r, &req, now), POLICY_ALLOW);
+
+        r->state = KEY_STATE_INACTIVE;
+        ck_assert_int_eq(policy_decide(r, &req, now), POLICY_INACTIVE);
+        r->state = KEY_STATE_ACTIVE;
+
+        /* Expiry: valid through expires_at, refused from the next
+         * microsecond. */
+        r->expires_at = now;
+        ck_assert_int_eq(policy_decide(r, &req, now), POLICY_ALLOW);
+        ck_assert_int_eq(policy_decide(r, &req, now + 1), POLICY_EXPIRED);
+        r->expires_at = 0;
+        ck_assert_int_eq(policy_decide(r, &req, UINT64_MAX), POLICY_ALLOW);
+
+        req.user_uid = 1001;
+        ck_assert_int_eq(policy_decide(r, &req, now), POLICY_WRONG_USER);
+        req.user_uid = 1000;
+        req.user_known = false;
+        ck_assert_int_eq(policy_decide(r, &req, now), POLICY_WRONG_USER);
+        req.user_known = true;
+
+        ck_assert_int_eq(strv_push(&r->services, "dovecot"), 0);
+        ck_assert_int_eq(policy_decide(r, &req, now), POLICY_SERVICE);
+        req.service = "dovecot";
+        ck_assert_int_eq(policy_decide(r, &req, now), POLICY_ALLOW);
+        req.service = NULL;
+        ck_assert_int_eq(policy_decide(r, &req, now), POLICY_SERVICE);
+        req.service = "dovecot";
+
+        ck_assert_int_eq(strv_push(&r->networks, "192.168.0.0/16"), 0);
+        ck_assert_int_eq(policy_decide(r, &req, now), POLICY_NETWORK);
+        ck_assert_int_eq(strv_push(&r->networks, "10.0.0.0/8"), 0);
+        ck_assert_int_eq(policy_decide(r, &req, now), POLICY_ALLOW);
+        req.rhost = "";
+        ck_assert_int_eq(policy_decide(r, &req, now), POLICY_NETWORK);
+        ck_assert_int_eq(strv_push(&r->networks, "local"), 0);
+        ck_assert_int_eq(policy_decide(r, &req, now), POLICY_ALLOW);
+        req.rhost = "host.example";
+        ck_assert_int_eq(policy_decide(r, &req, now), POLICY_NETWORK);
+
+        /* Inactive wins over everything else, so a caller learns the
+         * most useful reason first. */
+        r->state = KEY_STATE_INACTIVE;
+        r->expires_at = 1;
+        ck_assert_int_eq(policy_decide(r, &req, now), POLICY_INACTIVE);
+
+        ck_assert_int_eq(policy_verdict_to_errno(POLICY_INACTIVE), -EKEYREVOKED);
+        ck_assert_int_eq(policy_verdict_to_errno(POLICY_EXPIRED), -EKEYEXPIRED);
+        ck_assert_int_eq(policy_verdict_to_errno(POLICY_NETWORK), -EACCES);
+        ck_assert_int_eq(policy_verdict_to_errno(POLICY_ALLOW), 0);
+}
+END_TEST
+
+static Suite *suite(void) {
+        Suite *s = suite_create("keystore");
+        TCase *tc = tcase_create("record");
+        tcase_add_test(tc, test_record_roundtrip);
+        tcase_add_test(tc, test_record_skips_unknown_fields);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("store");
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, test_store_persists);
+        tcase_add_test(tc, test_pepper_stable_and_checked);
+        tcase_add_test(tc, test_owner_index_and_delete);
+        tcase_add_test(tc, test_quota);
+        tcase_add_test(tc, test_map_grows);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("policy");
+        tcase_add_test(tc, test_policy);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void) {
+        SRunner *sr = srunner_create(suite());
+        srunner_run_all(sr, CK_NORMAL);
+        int failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
