@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "accesskey.h"
+#include "timeutil.h"
 #include "credential.h"
 #include "util.h"
 
@@ -37,9 +38,6 @@ enum {
  * longer than a login can. */
 #define CLI_DEFAULT_TIMEOUT_MS 10000U
 #define CLI_MAX_TIMEOUT_MS 3600000U
-
-/* Dates beyond 9999-12-31 would not fit the output formats. */
-#define MAX_TIME_SEC INT64_C(253402300799)
 
 /* Command options, as bits, so each command can say which it takes. */
 enum {
@@ -133,143 +131,6 @@ static void help(void) {
 }
 
 /* ------------------------------------------------------------------ time */
-
-static bool digits(const char *s, size_t n, int *ret) {
-        int v = 0;
-        for (size_t i = 0; i < n; i++) {
-                if (s[i] < '0' || s[i] > '9')
-                        return false;
-                v = v * 10 + (s[i] - '0');
-        }
-        *ret = v;
-        return true;
-}
-
-/* "YYYY-MM-DD" (midnight UTC) or "YYYY-MM-DDTHH:MM:SSZ"; -EINVAL otherwise,
- * including dates that do not exist such as 2026-02-30. */
-static int parse_date(const char *s, uint64_t *ret_usec) {
-        size_t len = strlen(s);
-        struct tm tm = {};
-        int year, mon, day, hour = 0, min = 0, sec = 0;
-
-        if (len != 10 && len != 20)
-                return -EINVAL;
-        if (!digits(s, 4, &year) || s[4] != '-' || !digits(s + 5, 2, &mon) || s[7] != '-' ||
-            !digits(s + 8, 2, &day))
-                return -EINVAL;
-        if (len == 20 &&
-            (s[10] != 'T' || !digits(s + 11, 2, &hour) || s[13] != ':' ||
-             !digits(s + 14, 2, &min) || s[16] != ':' || !digits(s + 17, 2, &sec) || s[19] != 'Z'))
-                return -EINVAL;
-        if (year < 1970 || mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 ||
-            sec > 59)
-                return -EINVAL;
-
-        tm.tm_year = year - 1900;
-        tm.tm_mon = mon - 1;
-        tm.tm_mday = day;
-        tm.tm_hour = hour;
-        tm.tm_min = min;
-        tm.tm_sec = sec;
-        time_t t = timegm(&tm);
-        if (t == (time_t) -1)
-                return -EINVAL;
-
-        /* timegm() normalizes 02-30 to 03-02; a date that moved did not exist. */
-        struct tm check;
-        if (!gmtime_r(&t, &check) || check.tm_mday != day || check.tm_mon != mon - 1)
-                return -EINVAL;
-
-        *ret_usec = (uint64_t) t * USEC_PER_SEC;
-        return 0;
-}
-
-/* "N" followed by w, d, h or m, N > 0, counted from now. */
-static int parse_duration(const char *s, uint64_t now, uint64_t *ret_usec) {
-        uint64_t n = 0, unit;
-        const char *p = s;
-
-        if (*p < '0' || *p > '9')
-                return -EINVAL;
-        for (; *p >= '0' && *p <= '9'; p++) {
-                n = n * 10 + (uint64_t) (*p - '0');
-                if (n > (uint64_t) MAX_TIME_SEC)
-                        return -ERANGE;
-        }
-        switch (*p) {
-        case 'w':
-                unit = 7 * 24 * 3600;
-                break;
-        case 'd':
-                unit = 24 * 3600;
-                break;
-        case 'h':
-                unit = 3600;
-                break;
-        case 'm':
-                unit = 60;
-                break;
-        default:
-                return -EINVAL;
-        }
-        if (p[1] != '\0')
-                return -EINVAL;
-        if (n == 0)
-                return -ERANGE;
-        if (n > ((uint64_t) MAX_TIME_SEC - now / USEC_PER_SEC) / unit)
-                return -ERANGE;
-
-        *ret_usec = now + n * unit * USEC_PER_SEC;
-        return 0;
-}
-
-/* The --expires argument.  Returns 0, -EINVAL (not understood) or -ERANGE
- * (understood, but not in the future or too far in it). */
-static int parse_expires(const char *s, uint64_t now, uint64_t *ret_usec) {
-        uint64_t t;
-        int r;
-
-        if (streq(s, "never")) {
-                *ret_usec = 0;
-                return 0;
-        }
-        if (strchr(s, '-'))
-                r = parse_date(s, &t);
-        else
-                r = parse_duration(s, now, &t);
-        if (r < 0)
-                return r;
-        if (t <= now || t / USEC_PER_SEC > (uint64_t) MAX_TIME_SEC)
-                return -ERANGE;
-        *ret_usec = t;
-        return 0;
-}
-
-static bool to_tm(uint64_t usec, struct tm *ret) {
-        uint64_t sec = usec / USEC_PER_SEC;
-        if (sec > (uint64_t) MAX_TIME_SEC)
-                return false;
-        time_t t = (time_t) sec;
-        return gmtime_r(&t, ret) != NULL;
-}
-
-/* "2027-02-20 23:10 UTC"; "never" for 0. */
-static const char *format_time(uint64_t usec, char buf[static 32]) {
-        struct tm tm;
-        if (usec == 0)
-                return "never";
-        if (!to_tm(usec, &tm) || strftime(buf, 32, "%Y-%m-%d %H:%M UTC", &tm) == 0)
-                return "(invalid time)";
-        return buf;
-}
-
-/* ISO 8601, "2027-02-20T23:10:00Z"; NULL for 0 (JSON null). */
-static const char *format_iso(uint64_t usec, char buf[static 32]) {
-        struct tm tm;
-        if (usec == 0 || !to_tm(usec, &tm) || strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-                return NULL;
-        return buf;
-}
 
 /* " (in 90 days)", " (3 hours ago)"; rounded to the nearest unit. */
 static const char *format_relative(uint64_t usec, uint64_t now, char buf[static 48]) {
@@ -969,7 +830,7 @@ static int verify_args(const command *cmd, args *a, char **argv) {
                 if (isempty(a->name))
                         return usage_error("'create' needs a name for the key: --name NAME");
                 if (a->expires) {
-                        r = parse_expires(a->expires, now_usec(), &a->expires_at);
+                        r = parse_expiry(a->expires, now_usec(), &a->expires_at);
                         if (r == -ERANGE)
                                 return usage_error("--expires %s: the time must lie in the future "
                                                    "and before the year 10000",

@@ -39,6 +39,7 @@ static const struct {
         { "org.freedesktop.DBus.Error.AuthFailed", EACCES },
         { "org.freedesktop.DBus.Error.NoMemory", ENOMEM },
         { "org.freedesktop.DBus.Error.InvalidArgs", EINVAL },
+        { "org.freedesktop.DBus.Error.BadAddress", EINVAL },
         { "org.freedesktop.DBus.Error.UnknownMethod", EOPNOTSUPP },
         { "org.freedesktop.DBus.Error.LimitsExceeded", ENOBUFS },
 };

@@ -264,7 +264,7 @@ static int method_list_keys(call *c, DBusMessage **ret) {
         if (all && have_owner)
                 return fail(c, -EINVAL, "filter: give 'owner' or 'all', not both");
         if (all && !c->who.admin)
-                return fail(c, -EACCES, "only administrators may list every key; list your own without 'all'");
+                return fail(c, -EACCES, "only administrators may list every key; without 'all' the list holds your own keys");
 
         key_record **l = NULL;
         size_t n = 0;

@@ -64,8 +64,8 @@ static int connect_to(const char *address, bool bus, int timeout_ms, DBusConnect
                 int r = ak_error_from_dbus(e.name);
                 dbus_error_free(&e);
                 /* A socket that is missing or refuses is a daemon that is not
-                 * there; anything else about the address is the caller's. */
-                return r == -EIO || r == -EINVAL ? -ECONNREFUSED : r;
+                 * there; a malformed address (-EINVAL) is the caller's. */
+                return r == -EIO ? -ECONNREFUSED : r;
         }
         dbus_connection_set_exit_on_disconnect(conn, FALSE);
 

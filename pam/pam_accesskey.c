@@ -70,7 +70,8 @@ static const char *strna(const char *s) {
         return isempty(s) ? "-" : s;
 }
 
-static void parse_options(pam_handle_t *pamh, int flags, int argc, const char **argv, options *ret) {
+static void parse_options(pam_handle_t *pamh, int flags, int argc, const char **argv,
+                          options *ret) {
         *ret = (options){
                 .timeout_ms = AK_DEFAULT_TIMEOUT_MS,
                 .silent = flags & PAM_SILENT,
@@ -91,10 +92,11 @@ static void parse_options(pam_handle_t *pamh, int flags, int argc, const char **
                         errno = 0;
                         unsigned long v = strtoul(a + 8, &end, 10);
                         if (errno != 0 || end == a + 8 || *end != 0 || v == 0 || v > TIMEOUT_MAX_MS)
-                                pam_syslog(pamh, LOG_ERR,
-                                           "invalid option '%s': expected milliseconds between 1 and %u; "
-                                           "using %u",
-                                           a, TIMEOUT_MAX_MS, ret->timeout_ms);
+                                pam_syslog(
+                                        pamh, LOG_ERR,
+                                        "invalid option '%s': expected milliseconds between 1 and %u; "
+                                        "using %u",
+                                        a, TIMEOUT_MAX_MS, ret->timeout_ms);
                         else
                                 ret->timeout_ms = (unsigned) v;
                 } else if (strncmp(a, "bus=", 4) == 0) {
@@ -103,26 +105,31 @@ static void parse_options(pam_handle_t *pamh, int flags, int argc, const char **
                         /* A relative path would depend on the host program's
                          * working directory. */
                         if (a[7] != '/')
-                                pam_syslog(pamh, LOG_ERR,
-                                           "invalid option '%s': the socket path must be absolute; ignored", a);
+                                pam_syslog(
+                                        pamh, LOG_ERR,
+                                        "invalid option '%s': the socket path must be absolute; ignored",
+                                        a);
                         else
                                 ret->socket_path = a + 7;
                 } else if (strncmp(a, "scope=", 6) == 0) {
                         if (isempty(a + 6) || ret->n_scopes >= REQUIRED_SCOPES_MAX)
-                                pam_syslog(pamh, LOG_ERR,
-                                           "invalid option '%s': empty, or more than %d scope= options; "
-                                           "ignored",
-                                           a, REQUIRED_SCOPES_MAX);
+                                pam_syslog(
+                                        pamh, LOG_ERR,
+                                        "invalid option '%s': empty, or more than %d scope= options; "
+                                        "ignored",
+                                        a, REQUIRED_SCOPES_MAX);
                         else
                                 ret->scopes[ret->n_scopes++] = a + 6;
                 } else
-                        pam_syslog(pamh, LOG_ERR, "unknown option '%s'; ignored (see pam_accesskey(8))", a);
+                        pam_syslog(pamh, LOG_ERR,
+                                   "unknown option '%s'; ignored (see pam_accesskey(8))", a);
         }
 
         if (ret->debug)
-                pam_syslog(pamh, LOG_DEBUG, "options: timeout=%ums bus=%s socket=%s scopes=%zu silent=%s",
-                           ret->timeout_ms, ret->bus ? ret->bus : "(system)", strna(ret->socket_path),
-                           ret->n_scopes, ret->silent ? "yes" : "no");
+                pam_syslog(pamh, LOG_DEBUG,
+                           "options: timeout=%ums bus=%s socket=%s scopes=%zu silent=%s",
+                           ret->timeout_ms, ret->bus ? ret->bus : "(system)",
+                           strna(ret->socket_path), ret->n_scopes, ret->silent ? "yes" : "no");
 }
 
 /* The one place where an outcome becomes a PAM code.  Only 0 is a success:
@@ -170,25 +177,47 @@ static int verify_with_daemon(pam_handle_t *pamh, const options *o, const creden
 
         r = ak_client_open(o->bus, o->socket_path, o->timeout_ms, &c);
         if (r < 0) {
-                snprintf(reason, reason_len, "cannot reach accesskeyd on %s: %s",
-                         o->socket_path ? o->socket_path : o->bus ? o->bus : "the system bus", ak_strerror(r));
+                /* Name every place that was tried, as ak_client_open() does. */
+                const char *sock = o->socket_path ? o->socket_path
+                                   : !o->bus      ? AK_DEFAULT_PRIVATE_SOCKET
+                                                  : NULL;
+                snprintf(
+                        reason, reason_len,
+                        "cannot reach accesskeyd on %s%s%s: %s; check 'systemctl status accesskeyd'",
+                        strempty(sock), sock ? " or " : "", o->bus ? o->bus : "the system bus",
+                        ak_strerror(r));
                 return r;
         }
         if (o->debug)
-                pam_syslog(pamh, LOG_DEBUG, "access key %s: connected to accesskeyd, authenticating", cred->id);
+                pam_syslog(pamh, LOG_DEBUG,
+                           "access key %s: connected to accesskeyd, authenticating", cred->id);
 
         r = ak_authenticate(c, cred->id, cred->secret, req, ret);
         if (r < 0) {
                 const char *msg = ak_client_last_error(c);
-                snprintf(reason, reason_len, "%s", isempty(msg) ? ak_strerror(r) : msg);
+                if (isempty(msg))
+                        msg = ak_strerror(r);
+                if (r == -ETIMEDOUT)
+                        /* libdbus's own text for this is a paragraph of guesses. */
+                        snprintf(
+                                reason, reason_len,
+                                "accesskeyd did not answer within %u ms; check 'systemctl status accesskeyd'",
+                                o->timeout_ms);
+                else if (r == -ECONNREFUSED)
+                        snprintf(
+                                reason, reason_len,
+                                "accesskeyd is not running (%s); start it with 'systemctl start accesskeyd'",
+                                msg);
+                else
+                        snprintf(reason, reason_len, "%s", msg);
         }
         return r;
 }
 
 /* Checks the daemon's answer once more and publishes it to the session.
  * Returns 0 or a negative errno with reason set. */
-static int accept_login(pam_handle_t *pamh, const options *o, const char *user, const ak_auth_result *res,
-                        char *reason, size_t reason_len) {
+static int accept_login(pam_handle_t *pamh, const options *o, const char *user,
+                        const ak_auth_result *res, char *reason, size_t reason_len) {
         _cleanup_(freep) char *scopes = NULL;
         _cleanup_(freep) login_data *d = NULL;
         size_t len = strlen("ACCESSKEY_SCOPES=") + 1;
@@ -198,7 +227,8 @@ static int accept_login(pam_handle_t *pamh, const options *o, const char *user, 
         /* Defence in depth: the daemon compares owner and PAM user too, but a
          * key must never log in anyone but its owner even if it did not. */
         if (isempty(res->owner_name) || !streq(res->owner_name, user)) {
-                snprintf(reason, reason_len, "the key belongs to %s, not to %s", strna(res->owner_name), user);
+                snprintf(reason, reason_len, "the key belongs to %s, not to %s",
+                         strna(res->owner_name), user);
                 return -EACCES;
         }
         if (res->expires_at != 0 && now >= res->expires_at) {
@@ -207,7 +237,8 @@ static int accept_login(pam_handle_t *pamh, const options *o, const char *user, 
         }
         for (size_t i = 0; i < o->n_scopes; i++)
                 if (!strv_contains(res->scopes, o->scopes[i])) {
-                        snprintf(reason, reason_len, "the key lacks scope '%s' that this service requires",
+                        snprintf(reason, reason_len,
+                                 "the key lacks scope '%s' that this service requires",
                                  o->scopes[i]);
                         return -EACCES;
                 }
@@ -294,7 +325,8 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
                 /* An ordinary password is none of our business: it is never
                  * sent anywhere, and the next module in the stack decides. */
                 if (o.debug)
-                        pam_syslog(pamh, LOG_DEBUG, "user %s (service %s): not an access key; ignored", user,
+                        pam_syslog(pamh, LOG_DEBUG,
+                                   "user %s (service %s): not an access key; ignored", user,
                                    strna(service));
                 return PAM_IGNORE;
         }
@@ -324,11 +356,13 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
                 (void) pam_set_data(pamh, LOGIN_DATA, NULL, NULL);
 
         pam_syslog(pamh, code == PAM_SUCCESS ? LOG_INFO : LOG_NOTICE,
-                   "access key %s: user %s, service %s, rhost %s, tty %s: %s%s%s", strna(cred.id), user,
-                   strna(service), strna(rhost), strna(tty),
-                   code == PAM_SUCCESS ? "accepted" : pam_strerror(pamh, code), reason[0] ? ": " : "", reason);
+                   "access key %s: user %s, service %s, rhost %s, tty %s: %s%s%s", strna(cred.id),
+                   user, strna(service), strna(rhost), strna(tty),
+                   code == PAM_SUCCESS ? "accepted" : pam_strerror(pamh, code),
+                   reason[0] ? ": " : "", reason);
         if (o.debug && res && code == PAM_SUCCESS)
-                pam_syslog(pamh, LOG_DEBUG, "access key %s: owner uid %" PRIu32 ", expires at %" PRIu64, res->id,
+                pam_syslog(pamh, LOG_DEBUG,
+                           "access key %s: owner uid %" PRIu32 ", expires at %" PRIu64, res->id,
                            res->owner_uid, res->expires_at);
         return code;
 }
@@ -364,14 +398,16 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
         if (d->expires_at != 0 && now_usec() >= d->expires_at) {
                 char when[64];
                 format_time(d->expires_at, when, sizeof(when));
-                pam_syslog(pamh, LOG_NOTICE, "access key %s: user %s, service %s: expired on %s", d->id,
-                           strna(user), strna(service), when);
+                pam_syslog(pamh, LOG_NOTICE, "access key %s: user %s, service %s: expired on %s",
+                           d->id, strna(user), strna(service), when);
                 if (!o.silent)
-                        (void) pam_error(pamh, "access key %s expired on %s; ask for a new key", d->id, when);
+                        (void) pam_error(pamh, "access key %s expired on %s; ask for a new key",
+                                         d->id, when);
                 return PAM_ACCT_EXPIRED;
         }
         if (o.debug)
-                pam_syslog(pamh, LOG_DEBUG, "access key %s: account of user %s valid", d->id, strna(user));
+                pam_syslog(pamh, LOG_DEBUG, "access key %s: account of user %s valid", d->id,
+                           strna(user));
         return PAM_SUCCESS;
 }
 

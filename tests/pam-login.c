@@ -26,7 +26,8 @@
 /* Large enough for tests that feed oversized passwords. */
 #define PASSWORD_MAX (1024 * 1024)
 
-static int conversation(int n, const struct pam_message **msg, struct pam_response **ret, void *userdata) {
+static int conversation(int n, const struct pam_message **msg, struct pam_response **ret,
+                        void *userdata) {
         const char *password = userdata;
         struct pam_response *resp;
 
@@ -141,7 +142,8 @@ int main(int argc, char **argv) {
                         char *end = NULL;
                         long v = strtol(optarg, &end, 10);
                         if (!*optarg || *end || v < 0 || v > INT_MAX) {
-                                fprintf(stderr, "pam-login: --password-fd: '%s' is not a file descriptor\n",
+                                fprintf(stderr,
+                                        "pam-login: --password-fd: '%s' is not a file descriptor\n",
                                         optarg);
                                 return EXIT_USAGE;
                         }
@@ -166,7 +168,8 @@ int main(int argc, char **argv) {
 
         char *password = read_password(fd);
         if (!password) {
-                fprintf(stderr, "pam-login: cannot read the password from fd %d: %s\n", fd, strerror(errno));
+                fprintf(stderr, "pam-login: cannot read the password from fd %d: %s\n", fd,
+                        strerror(errno));
                 return EXIT_INTERNAL;
         }
 

@@ -39,13 +39,13 @@ static harness h;
 static char confdir[PATH_MAX];
 
 typedef struct login {
-        int auth;      /* pam_authenticate() */
-        int acct;      /* pam_acct_mgmt() after a successful auth, else -1 */
-        char *id_env;  /* ACCESSKEY_ID of the PAM environment, or NULL */
+        int auth;     /* pam_authenticate() */
+        int acct;     /* pam_acct_mgmt() after a successful auth, else -1 */
+        char *id_env; /* ACCESSKEY_ID of the PAM environment, or NULL */
         char *scopes_env;
         unsigned prompts;
-        char messages[2048]; /* PAM_TEXT_INFO and PAM_ERROR_MSG, one a line */
-        uint64_t elapsed_usec;   /* of pam_authenticate() */
+        char messages[2048];   /* PAM_TEXT_INFO and PAM_ERROR_MSG, one a line */
+        uint64_t elapsed_usec; /* of pam_authenticate() */
 } login;
 
 typedef struct conv_data {
@@ -59,7 +59,8 @@ static void login_done(login *l) {
         memset(l, 0, sizeof(*l));
 }
 
-static int conversation(int n, const struct pam_message **msg, struct pam_response **ret, void *userdata) {
+static int conversation(int n, const struct pam_message **msg, struct pam_response **ret,
+                        void *userdata) {
         conv_data *d = userdata;
         struct pam_response *resp = calloc((size_t) n, sizeof(*resp));
         if (!resp)
@@ -73,7 +74,8 @@ static int conversation(int n, const struct pam_message **msg, struct pam_respon
                 case PAM_TEXT_INFO:
                 case PAM_ERROR_MSG: {
                         size_t len = strlen(d->out->messages);
-                        snprintf(d->out->messages + len, sizeof(d->out->messages) - len, "%s\n", msg[i]->msg);
+                        snprintf(d->out->messages + len, sizeof(d->out->messages) - len, "%s\n",
+                                 msg[i]->msg);
                         break;
                 }
                 default:
@@ -223,7 +225,8 @@ static void key_create(const ak_create_options *o, key *ret) {
         int r = ak_client_open(h.bus_address, NULL, 2000, &c);
         ck_assert_msg(r == 0, "ak_client_open(%s): %s", h.bus_address, ak_strerror(r));
         r = ak_create_key(c, o, &ret->id, &ret->secret);
-        ck_assert_msg(r == 0, "ak_create_key: %s (%s)", ak_strerror(r), ak_client_last_error(c) ?: "");
+        ck_assert_msg(r == 0, "ak_create_key: %s (%s)", ak_strerror(r),
+                      ak_client_last_error(c) ?: "");
         ak_client_close(c);
         ret->password = credential_of(ret->id, ret->secret);
 }
@@ -306,8 +309,9 @@ START_TEST(test_pam_login_tool) {
         key_create_simple(&k);
         ck_assert_int_ge(asprintf(&input, "%s\n", k.password), 0);
 
-        const char *const argv[] = { exe, "--confdir", confdir, "--service", "sufficient", "--user", "root",
-                                     "--rhost", "192.0.2.10", "--password-stdin", NULL };
+        const char *const argv[] = { exe,          "--confdir",        confdir, "--service",
+                                     "sufficient", "--user",           "root",  "--rhost",
+                                     "192.0.2.10", "--password-stdin", NULL };
         int r = harness_run(argv, (uid_t) -1, (gid_t) -1, input, &out, NULL);
         ck_assert_msg(r == 0, "pam-login exited %d: %s", r, out);
         ck_assert_ptr_nonnull(strstr(out, "pam_authenticate: Success\n"));
@@ -554,6 +558,22 @@ START_TEST(test_unknown_option) {
 }
 END_TEST
 
+START_TEST(test_socket_option) {
+        key k;
+
+        key_create_simple(&k);
+
+        /* A private socket that is not there: the bus is tried next. */
+        write_stacks_f("socket=/nonexistent/accesskey-private bus=%s", h.bus_address);
+        ck_assert_int_eq(module_auth("root", k.password), PAM_SUCCESS);
+
+        /* Neither there: unavailable, never a success. */
+        write_stacks("socket=/nonexistent/accesskey-private bus=" NOWHERE_BUS);
+        assert_refused("root", k.password, PAM_AUTHINFO_UNAVAIL);
+        key_done(&k);
+}
+END_TEST
+
 START_TEST(test_daemon_stopped) {
         key k;
         login l;
@@ -657,7 +677,8 @@ START_TEST(test_normal_password) {
         ck_assert_int_ge(asprintf(&lower, "ak%s:%s", id + 2, secret), 0);
 
         /* PAM_IGNORE, not PAM_AUTHINFO_UNAVAIL: no daemon was asked. */
-        const char *const passwords[] = { "hunter2", "", big, no_colon, extra, lower, id, secret, NULL };
+        const char *const passwords[] = { "hunter2", "", big,    no_colon, extra,
+                                          lower,     id, secret, NULL };
         for (size_t i = 0; passwords[i]; i++)
                 assert_refused("root", passwords[i], PAM_IGNORE);
 
@@ -696,6 +717,7 @@ static Suite *pam_suite(void) {
         tcase_add_test(tc, test_account_not_by_key);
         tcase_add_test(tc, test_use_first_pass);
         tcase_add_test(tc, test_unknown_option);
+        tcase_add_test(tc, test_socket_option);
         tcase_add_test(tc, test_daemon_stopped);
         tcase_add_test(tc, test_daemon_hung);
         suite_add_tcase(s, tc);
@@ -704,7 +726,8 @@ static Suite *pam_suite(void) {
 
 int main(void) {
         if (geteuid() != 0) {
-                fprintf(stderr, "test-pam: needs root (the test bus lets only root own the daemon's name)\n");
+                fprintf(stderr,
+                        "test-pam: needs root (the test bus lets only root own the daemon's name)\n");
                 return 77;
         }
         SRunner *sr = srunner_create(pam_suite());
