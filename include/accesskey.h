@@ -94,7 +94,32 @@ typedef struct ak_auth_result {
         char *owner_name;
         char **scopes;
         uint64_t expires_at;
+        bool expires_soon; /* inside the daemon's ExpiryWarning window */
 } ak_auth_result;
+
+/* What UpdateKey changes; fields left NULL / false stay as they are. */
+typedef struct ak_update_options {
+        const char *name;
+        const char *description;     /* "" clears it */
+        bool set_expires;
+        uint64_t expires_at;         /* with set_expires: 0 means never */
+        bool set_services;
+        const char *const *services; /* with set_services: NULL or empty means any */
+        bool set_networks;
+        const char *const *networks;
+        bool set_scopes;
+        const char *const *scopes;
+} ak_update_options;
+
+/* Counts over the keys the caller may manage (an administrator: all). */
+typedef struct ak_summary {
+        uint64_t total;
+        uint64_t active;   /* active and not expired */
+        uint64_t inactive;
+        uint64_t expired;  /* active but past their expiry */
+        uint64_t expiring; /* active, not expired, expiring within `within` */
+        uint64_t within;   /* microseconds */
+} ak_summary;
 
 /* Opens a private connection to accesskeyd.
  *
@@ -120,6 +145,15 @@ int ak_create_key(ak_client *c, const ak_create_options *opts, char **ret_id, ch
 int ak_list_keys(ak_client *c, const ak_list_filter *filter, ak_key ***ret_keys, size_t *ret_n);
 int ak_get_key(ak_client *c, const char *id, ak_key **ret);
 int ak_delete_key(ak_client *c, const char *id);
+int ak_update_key(ak_client *c, const char *id, const ak_update_options *opts);
+int ak_deactivate_key(ak_client *c, const char *id);
+int ak_reactivate_key(ak_client *c, const char *id);
+/* A new secret for the same key and settings.  With grace_usec > 0 the
+ * previous secret keeps working that long (at most 7 days), then never
+ * again.  Release *ret_secret with ak_secret_free(). */
+int ak_rotate_secret(ak_client *c, const char *id, uint64_t grace_usec, char **ret_secret);
+/* within_usec: the "expiring" horizon; 0 means 30 days. */
+int ak_get_summary(ak_client *c, uint64_t within_usec, ak_summary *ret);
 
 void ak_key_free(ak_key *k);
 void ak_key_list_free(ak_key **keys, size_t n);
