@@ -103,6 +103,7 @@ int bus_start(loop *l, manager *m, const char *address, DBusConnection **ret) {
                 goto fail;
         }
         log_info("serving %s on the %s bus", AK_BUS_NAME, address);
+        m->bus = c;
         *ret = c;
         return 0;
 fail:
@@ -112,9 +113,10 @@ fail:
         return r;
 }
 
-void bus_stop(loop *l, DBusConnection *conn) {
+void bus_stop(loop *l, manager *m, DBusConnection *conn) {
         if (!conn)
                 return;
+        m->bus = NULL;
         loop_detach_connection(l, conn);
         dbus_connection_close(conn);
         dbus_connection_unref(conn);

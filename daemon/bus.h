@@ -12,4 +12,4 @@
  * the name is owned by another process, or another negative errno; errors
  * are logged. */
 int bus_start(loop *l, manager *m, const char *address, DBusConnection **ret);
-void bus_stop(loop *l, DBusConnection *conn);
+void bus_stop(loop *l, manager *m, DBusConnection *conn);

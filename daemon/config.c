@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "timeutil.h"
 #include "util.h"
 
 #define CONFIG_MAX_SIZE (64 * 1024)
@@ -19,6 +20,9 @@ void config_init(config *c) {
                 .admin_group = NULL,
                 .max_keys_per_user = 2,
                 .max_keys_per_admin = 0,
+                .max_lifetime = 0,
+                .default_lifetime = 0,
+                .expiry_warning = 2 * 24 * 3600 * USEC_PER_SEC,
         };
 }
 
@@ -52,6 +56,15 @@ static int parse_count(const char *v, uint32_t *ret) {
                 return -EINVAL;
         *ret = (uint32_t) n;
         return 0;
+}
+
+/* A span ("90d", "12h"), or the word given for none (0). */
+static int parse_span(const char *v, const char *none, uint64_t *ret) {
+        if (streq(v, none) || streq(v, "0")) {
+                *ret = 0;
+                return 0;
+        }
+        return parse_timespan(v, ret);
 }
 
 static bool valid_group_name(const char *v) {
@@ -106,11 +119,29 @@ int config_parse(const char *text, const char *path, config *ret, char *err, siz
                                          path, line, key, value);
                                 goto fail;
                         }
+                } else if (streq(key, "MaxLifetime") || streq(key, "DefaultLifetime") ||
+                           streq(key, "ExpiryWarning")) {
+                        const char *none = streq(key, "MaxLifetime") ? "unlimited"
+                                           : streq(key, "DefaultLifetime") ? "never"
+                                                                           : "off";
+                        uint64_t *dst = streq(key, "MaxLifetime")       ? &c.max_lifetime
+                                        : streq(key, "DefaultLifetime") ? &c.default_lifetime
+                                                                        : &c.expiry_warning;
+                        if (parse_span(value, none, dst) < 0) {
+                                snprintf(err, errlen,
+                                         "%s:%u: %s: '%s' is not a span such as 90d, 12h, 30m, or '%s'", path,
+                                         line, key, value, none);
+                                goto fail;
+                        }
                 } else {
                         snprintf(err, errlen, "%s:%u: unknown setting '%s' (see accesskeyd.conf(5))", path,
                                  line, key);
                         goto fail;
                 }
+        }
+        if (c.max_lifetime && c.default_lifetime > c.max_lifetime) {
+                snprintf(err, errlen, "%s: DefaultLifetime is longer than MaxLifetime", path);
+                goto fail;
         }
         *ret = c;
         return 0;

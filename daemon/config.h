@@ -15,6 +15,9 @@ typedef struct config {
         char *admin_group;           /* NULL: only root is an administrator */
         uint32_t max_keys_per_user;  /* 0: unlimited */
         uint32_t max_keys_per_admin; /* 0: unlimited */
+        uint64_t max_lifetime;       /* usec, for non-administrators; 0: unlimited */
+        uint64_t default_lifetime;   /* usec, for non-administrators; 0: never expires */
+        uint64_t expiry_warning;     /* usec before expiry to warn; 0: no warnings */
 } config;
 
 void config_init(config *c);

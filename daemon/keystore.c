@@ -20,7 +20,7 @@
 
 struct keystore {
         MDB_env *env;
-        MDB_dbi keys, owners, usage, meta;
+        MDB_dbi keys, owners, usage, retired, meta;
         uint8_t pepper[AK_PEPPER_LEN];
         uint64_t commits;
 };
@@ -156,6 +156,7 @@ static int open_dbs(keystore *ks, MDB_txn *txn, void *userdata) {
         if ((rc = mdb_dbi_open(txn, "keys", MDB_CREATE, &ks->keys)) ||
             (rc = mdb_dbi_open(txn, "owners", MDB_CREATE | MDB_DUPSORT | MDB_INTEGERKEY, &ks->owners)) ||
             (rc = mdb_dbi_open(txn, "usage", MDB_CREATE, &ks->usage)) ||
+            (rc = mdb_dbi_open(txn, "retired", MDB_CREATE, &ks->retired)) ||
             (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &ks->meta)))
                 return mdb_to_errno(rc);
         return put_meta(ks, txn, userdata);
@@ -189,7 +190,7 @@ int keystore_open_sized(const char *dir, uint64_t map_size, keystore **ret) {
                 goto fail;
         }
 
-        if ((rc = mdb_env_create(&ks->env)) || (rc = mdb_env_set_maxdbs(ks->env, 4)) ||
+        if ((rc = mdb_env_create(&ks->env)) || (rc = mdb_env_set_maxdbs(ks->env, 5)) ||
             (rc = mdb_env_set_mapsize(ks->env, map_size)) ||
             (rc = mdb_env_set_maxreaders(ks->env, 126)) ||
             (rc = mdb_env_open(ks->env, dir, MDB_NOTLS, 0600))) {
@@ -283,6 +284,12 @@ static int do_insert(keystore *ks, MDB_txn *txn, void *userdata) {
                 if (n >= a->max_keys)
                         return -EDQUOT;
         }
+        MDB_val rk = id_val(a->rec->id), rv;
+        int rc = mdb_get(txn, ks->retired, &rk, &rv);
+        if (rc == 0)
+                return -EEXIST; /* an ID once deleted is never reused */
+        if (rc != MDB_NOTFOUND)
+                return mdb_to_errno(rc);
         if ((r = do_put_record(ks, txn, a->rec, MDB_NOOVERWRITE)) < 0)
                 return r;
         MDB_val k = { sizeof(uid), &uid }, v = id_val(a->rec->id);
@@ -353,7 +360,11 @@ static int do_delete(keystore *ks, MDB_txn *txn, void *userdata) {
         if (r < 0 && r != -ENOENT)
                 return r;
         r = mdb_to_errno(mdb_del(txn, ks->usage, &k, NULL));
-        return r == -ENOENT ? 0 : r;
+        if (r < 0 && r != -ENOENT)
+                return r;
+        uint64_t when = now_usec();
+        MDB_val rv = { sizeof(when), &when };
+        return mdb_to_errno(mdb_put(txn, ks->retired, &k, &rv, 0));
 }
 
 int keystore_delete(keystore *ks, const char *id) {
@@ -428,6 +439,34 @@ int keystore_list(keystore *ks, bool all, uint32_t owner_uid, key_record ***ret,
         *ret = l;
         *ret_n = n;
         return 0;
+}
+
+int keystore_foreach(keystore *ks, int (*fn)(const key_record *r, void *userdata), void *userdata) {
+        MDB_txn *txn;
+        MDB_cursor *c;
+        MDB_val k, v;
+        int r = read_txn(ks, &txn);
+        if (r < 0)
+                return r;
+        int rc = mdb_cursor_open(txn, ks->keys, &c);
+        if (rc) {
+                mdb_txn_abort(txn);
+                return mdb_to_errno(rc);
+        }
+        for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && r == 0;
+             rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+                key_record *rec;
+                r = key_record_decode(v.mv_data, v.mv_size, &rec);
+                if (r == 0) {
+                        r = fn(rec, userdata);
+                        key_record_free(rec);
+                }
+        }
+        mdb_cursor_close(c);
+        mdb_txn_abort(txn);
+        if (r == 0 && rc != MDB_NOTFOUND)
+                r = mdb_to_errno(rc);
+        return r;
 }
 
 int keystore_count_owner(keystore *ks, uint32_t owner_uid, size_t *ret) {

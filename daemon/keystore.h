@@ -2,8 +2,8 @@
 /*
  * The keystore: an LMDB environment in the state directory with the named
  * databases keys (id → record), owners (uid → ids, MDB_DUPSORT), usage
- * (id → usage figures) and meta (schema version), and the pepper file
- * beside it.  Every write is one transaction, committed durably before it
+ * (id → usage figures), retired (ids of deleted keys, never issued again)
+ * and meta (schema version), and the pepper file beside it.  Every write is one transaction, committed durably before it
  * returns; a full map is grown and the write retried.
  */
 #pragma once
@@ -39,7 +39,8 @@ int keystore_update(keystore *ks, const key_record *r);
 /* -ENOENT when there is no such key. */
 int keystore_get(keystore *ks, const char *id, key_record **ret);
 
-/* Removes the key, its owner index entry and its usage figures. */
+/* Removes the key, its owner index entry and its usage figures, and
+ * retires the ID so that it is never issued again. */
 int keystore_delete(keystore *ks, const char *id);
 
 /* The records of one owner (cost in proportion to that owner's keys), or of
@@ -48,6 +49,11 @@ int keystore_list(keystore *ks, bool all, uint32_t owner_uid, key_record ***ret,
 void key_record_list_free(key_record **l, size_t n);
 
 int keystore_count_owner(keystore *ks, uint32_t owner_uid, size_t *ret);
+
+/* Calls fn for every record, one at a time, in one read transaction
+ * (memory stays flat whatever the store's size).  fn returns < 0 to stop
+ * with that error.  The record is freed after fn returns. */
+int keystore_foreach(keystore *ks, int (*fn)(const key_record *r, void *userdata), void *userdata);
 
 /* Usage figures; a key without any gives zeroes. */
 int keystore_get_usage(keystore *ks, const char *id, key_usage *ret);

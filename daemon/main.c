@@ -16,6 +16,7 @@
 
 #include "bus.h"
 #include "config.h"
+#include "expiry.h"
 #include "keystore.h"
 #include "log.h"
 #include "loop.h"
@@ -25,6 +26,9 @@
 
 #define DEFAULT_STATE_DIR LOCALSTATEDIR "/lib/accesskey"
 #define USAGE_FLUSH_INTERVAL (5 * USEC_PER_SEC)
+/* Keys also get checked when they change; the scan catches those that
+ * enter their warning window by the passing of time. */
+#define EXPIRY_SCAN_INTERVAL (10 * 60 * USEC_PER_SEC)
 
 typedef struct options {
         const char *bus;
@@ -113,6 +117,7 @@ static void reload(void) {
         /* Group memberships may have changed with the admin group. */
         caller_cache_clear(mgr.callers);
         log_info("configuration reloaded from %s", opts->config_path);
+        expiry_scan(&mgr);
 }
 
 static void on_signal(loop *l, int fd, uint32_t revents, void *userdata) {
@@ -125,6 +130,10 @@ static void on_signal(loop *l, int fd, uint32_t revents, void *userdata) {
                         loop_quit(l, 0);
                 }
         }
+}
+
+static void on_expiry_scan(loop *l, void *userdata) {
+        expiry_scan(&mgr);
 }
 
 static void on_flush(loop *l, void *userdata) {
@@ -176,18 +185,21 @@ int main(int argc, char **argv) {
         }
         sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
         if (sfd < 0 || loop_add_fd(l, sfd, EPOLLIN, on_signal, NULL) < 0 ||
-            loop_add_timer(l, USAGE_FLUSH_INTERVAL, on_flush, NULL) < 0) {
+            loop_add_timer(l, USAGE_FLUSH_INTERVAL, on_flush, NULL) < 0 ||
+            loop_add_timer(l, EXPIRY_SCAN_INTERVAL, on_expiry_scan, NULL) < 0) {
                 log_error("cannot set up signals and timers: %m");
                 goto out;
         }
         if (bus_start(l, &mgr, o.bus, &bus) < 0)
                 goto out;
+        /* Keys that entered their warning window while we were not running. */
+        expiry_scan(&mgr);
 
         code = loop_run(l) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 out:
         if (mgr.usage && (r = usage_flush(mgr.usage)) < 0)
                 log_error("cannot write usage figures at exit: %s", strerror(-r));
-        bus_stop(l, bus);
+        bus_stop(l, &mgr, bus);
         if (sfd >= 0)
                 close(sfd);
         loop_free(l);

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "manager.h"
 
+#include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,9 +12,12 @@
 #include "credential.h"
 #include "dict.h"
 #include "errors.h"
+#include "expiry.h"
+#include "keyobject.h"
 #include "introspect-xml.h"
 #include "log.h"
 #include "policy.h"
+#include "timeutil.h"
 #include "util.h"
 #include "validate.h"
 
@@ -21,7 +26,8 @@ typedef struct call {
         DBusConnection *conn;
         DBusMessage *msg;
         caller who;
-        char err[512]; /* the error message, when a handler fails */
+        char err[512];          /* the error message, when a handler fails */
+        const char *error_name; /* a standard D-Bus error instead of ours */
 } call;
 
 static int fail(call *c, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -43,7 +49,8 @@ static void reply_error(call *c, int err) {
         const char *text = c->err[0] ? c->err : ak_error_text(err);
         if (err != -ENOMEM && !c->err[0] && err != -ENOENT && err != -EACCES)
                 log_error("%s: %s", dbus_message_get_member(c->msg), strerror(-err));
-        _cleanup_(message_unrefp) DBusMessage *reply = dbus_message_new_error(c->msg, ak_error_to_dbus(err), text);
+        _cleanup_(message_unrefp) DBusMessage *reply =
+                dbus_message_new_error(c->msg, c->error_name ? c->error_name : ak_error_to_dbus(err), text);
         if (reply)
                 (void) dbus_connection_send(c->conn, reply, NULL);
 }
@@ -67,33 +74,6 @@ static int get_managed(call *c, const char *id, key_record **ret) {
                 return r;
         *ret = rec;
         return 0;
-}
-
-static int append_key(DBusMessageIter *it, const key_record *rec, const key_usage *u) {
-        DBusMessageIter a;
-        int r;
-        if ((r = dict_open(it, &a)) < 0 || (r = dict_add_string(&a, "id", rec->id)) < 0 ||
-            (r = dict_add_uint32(&a, "owner_uid", rec->owner_uid)) < 0 ||
-            (r = dict_add_string(&a, "owner_name", rec->owner_name)) < 0 ||
-            (r = dict_add_string(&a, "name", rec->name)) < 0 ||
-            (r = dict_add_string(&a, "description", rec->description)) < 0 ||
-            (r = dict_add_uint64(&a, "created_at", rec->created_at)) < 0 ||
-            (r = dict_add_uint32(&a, "created_by", rec->created_by)) < 0 ||
-            (r = dict_add_uint64(&a, "updated_at", rec->updated_at)) < 0 ||
-            (r = dict_add_uint32(&a, "updated_by", rec->updated_by)) < 0 ||
-            (r = dict_add_uint64(&a, "expires_at", rec->expires_at)) < 0 ||
-            (r = dict_add_bool(&a, "active", rec->state == KEY_STATE_ACTIVE)) < 0 ||
-            (r = dict_add_uint64(&a, "rotated_at", rec->rotated_at)) < 0 ||
-            (r = dict_add_strv(&a, "services", rec->services)) < 0 ||
-            (r = dict_add_strv(&a, "networks", rec->networks)) < 0 ||
-            (r = dict_add_strv(&a, "scopes", rec->scopes)) < 0 ||
-            (r = dict_add_uint64(&a, "last_used_at", u->last_used_at)) < 0 ||
-            (r = dict_add_string(&a, "last_used_service", u->last_used_service)) < 0 ||
-            (r = dict_add_string(&a, "last_used_rhost", u->last_used_rhost)) < 0 ||
-            (r = dict_add_uint64(&a, "use_count", u->use_count)) < 0 ||
-            (r = dict_add_uint32(&a, "failures", u->failures)) < 0)
-                return r;
-        return dict_close(it, &a);
 }
 
 /* Reads the a{sv} argument at it strictly, naming a bad key in the error. */
@@ -141,6 +121,31 @@ static int resolve_owner(call *c, const dict_user *u, bool given, uint32_t *ret)
         return 0;
 }
 
+#define DAY_USEC (24 * 3600 * USEC_PER_SEC)
+
+/* MaxLifetime and DefaultLifetime bind users; administrators choose freely.
+ * given: the caller chose *expires_at (0: never); otherwise the default
+ * is filled in. */
+static int apply_lifetime(call *c, bool given, uint64_t now, uint64_t *expires_at) {
+        const config *cfg = &c->m->cfg;
+        if (given && *expires_at != 0 && *expires_at <= now)
+                return fail(c, -EINVAL, "option 'expires_at' is in the past; give a future time or 0 for never");
+        if (c->who.admin)
+                return 0;
+        if (!given)
+                *expires_at = cfg->default_lifetime ? now + cfg->default_lifetime
+                              : cfg->max_lifetime   ? now + cfg->max_lifetime
+                                                    : 0;
+        if (cfg->max_lifetime && (*expires_at == 0 || *expires_at > now + cfg->max_lifetime)) {
+                char when[32];
+                return fail(c, -EINVAL,
+                            "option 'expires_at': keys may live at most %" PRIu64 " days here (MaxLifetime); "
+                            "choose an expiry on or before %s",
+                            cfg->max_lifetime / DAY_USEC, format_time(now + cfg->max_lifetime, when));
+        }
+        return 0;
+}
+
 static int method_create_key(call *c, DBusMessage **ret) {
         _cleanup_(freep) char *name = NULL, *description = NULL;
         _cleanup_(strv_freep) char **services = NULL, **networks = NULL, **scopes = NULL;
@@ -169,8 +174,8 @@ static int method_create_key(call *c, DBusMessage **ret) {
                 return r;
         if (isempty(name))
                 return fail(c, -EINVAL, "option 'name' is required: a label of 1 to %d bytes", KEY_NAME_MAX);
-        if (have_expires && expires_at != 0 && expires_at <= now)
-                return fail(c, -EINVAL, "option 'expires_at' is in the past; give a future time or 0 for never");
+        if ((r = apply_lifetime(c, have_expires, now, &expires_at)) < 0)
+                return r;
         if ((r = check_list(c, "services", services, KEY_SERVICES_MAX, validate_service_name)) < 0 ||
             (r = check_list(c, "networks", networks, KEY_NETWORKS_MAX, validate_network)) < 0 ||
             (r = check_list(c, "scopes", scopes, KEY_SCOPES_MAX, validate_scope)) < 0)
@@ -220,6 +225,8 @@ static int method_create_key(call *c, DBusMessage **ret) {
 
         log_info("key %s created: owner=%s(%u) name=\"%s\" by uid %u", rec->id, rec->owner_name,
                  rec->owner_uid, rec->name, c->who.uid);
+        key_emit(c->m->bus, KEY_CREATED, rec->id);
+        expiry_check_key(c->m, rec->id);
         DBusMessage *reply = dbus_message_new_method_return(c->msg);
         const char *id = rec->id, *s = secret;
         if (!reply || !dbus_message_append_args(reply, DBUS_TYPE_STRING, &id, DBUS_TYPE_STRING, &s,
@@ -238,7 +245,7 @@ static int append_with_usage(call *c, DBusMessageIter *it, const key_record *rec
         key_usage u = {};
         int r = usage_get(c->m->usage, rec->id, &u);
         if (r == 0)
-                r = append_key(it, rec, &u);
+                r = key_append_dict(it, rec, &u);
         key_usage_clear(&u);
         return r;
 }
@@ -327,9 +334,232 @@ static int method_delete_key(call *c, DBusMessage **ret) {
         if ((r = keystore_delete(c->m->ks, rec->id)) < 0)
                 return r == -ENOENT ? fail(c, r, "access key %s was deleted meanwhile", rec->id) : r;
         usage_forget(c->m->usage, rec->id);
+        key_emit(c->m->bus, KEY_DELETED, rec->id);
         log_info("key %s deleted: owner=%s(%u) by uid %u", rec->id, rec->owner_name, rec->owner_uid, c->who.uid);
         *ret = dbus_message_new_method_return(c->msg);
         return *ret ? 0 : -ENOMEM;
+}
+
+
+/* Stores a changed record and tells the bus. */
+static int commit_change(call *c, key_record *rec, const char *what) {
+        rec->updated_at = now_usec();
+        rec->updated_by = c->who.uid;
+        int r = keystore_update(c->m->ks, rec);
+        if (r == -ENOENT)
+                return fail(c, r, "access key %s was deleted meanwhile", rec->id);
+        if (r < 0)
+                return r;
+        log_info("key %s %s: owner=%s(%u) by uid %u", rec->id, what, rec->owner_name, rec->owner_uid, c->who.uid);
+        key_emit(c->m->bus, KEY_CHANGED, rec->id);
+        expiry_check_key(c->m, rec->id);
+        return 0;
+}
+
+static int method_update_key(call *c, DBusMessage **ret) {
+        _cleanup_(key_record_freep) key_record *rec = NULL;
+        _cleanup_(freep) char *name = NULL, *description = NULL;
+        _cleanup_(strv_freep) char **services = NULL, **networks = NULL, **scopes = NULL;
+        bool have_name = false, have_desc = false, have_expires = false, have_services = false,
+             have_networks = false, have_scopes = false;
+        uint64_t expires_at = 0;
+        const char *id;
+        DBusMessageIter it;
+        char what[160] = "updated (";
+        int r;
+
+        if (!streq(dbus_message_get_signature(c->msg), "sa{sv}"))
+                return fail(c, -EINVAL, "expected arguments (s id, a{sv} changes)");
+        dbus_message_iter_init(c->msg, &it);
+        dbus_message_iter_get_basic(&it, &id);
+        dbus_message_iter_next(&it);
+        const dict_field fields[] = {
+                { "name", DICT_STRING, &name, KEY_NAME_MAX, &have_name },
+                { "description", DICT_STRING, &description, KEY_DESCRIPTION_MAX, &have_desc },
+                { "expires_at", DICT_UINT64, &expires_at, 0, &have_expires },
+                { "services", DICT_STRV, &services, KEY_SERVICES_MAX, &have_services },
+                { "networks", DICT_STRV, &networks, KEY_NETWORKS_MAX, &have_networks },
+                { "scopes", DICT_STRV, &scopes, KEY_SCOPES_MAX, &have_scopes },
+        };
+        if ((r = read_options(c, &it, fields, ELEMENTSOF(fields), "change")) < 0 ||
+            (r = get_managed(c, id, &rec)) < 0)
+                return r;
+        if (have_name && isempty(name))
+                return fail(c, -EINVAL, "change 'name' must not be empty: a label of 1 to %d bytes", KEY_NAME_MAX);
+        if (have_expires && (r = apply_lifetime(c, true, now_usec(), &expires_at)) < 0)
+                return r;
+        if ((r = check_list(c, "services", services, KEY_SERVICES_MAX, validate_service_name)) < 0 ||
+            (r = check_list(c, "networks", networks, KEY_NETWORKS_MAX, validate_network)) < 0 ||
+            (r = check_list(c, "scopes", scopes, KEY_SCOPES_MAX, validate_scope)) < 0)
+                return r;
+
+#define CHANGE(have, field, value, label)                                                                  \
+        if (have) {                                                                                         \
+                __typeof__(rec->field) _old = rec->field;                                                   \
+                rec->field = value;                                                                          \
+                value = _old;                                                                               \
+                strncat(what, label " ", sizeof(what) - strlen(what) - 1);                                  \
+        }
+        CHANGE(have_name, name, name, "name");
+        CHANGE(have_desc, description, description, "description");
+        CHANGE(have_expires, expires_at, expires_at, "expiry");
+        CHANGE(have_services, services, services, "services");
+        CHANGE(have_networks, networks, networks, "networks");
+        CHANGE(have_scopes, scopes, scopes, "scopes");
+#undef CHANGE
+        /* Lists cleared with an empty array stay NULL-terminated. */
+        char ***lists[] = { &rec->services, &rec->networks, &rec->scopes };
+        for (size_t i = 0; i < ELEMENTSOF(lists); i++)
+                if (!*lists[i] && !(*lists[i] = calloc(1, sizeof(char *))))
+                        return -ENOMEM;
+        if (streq(what, "updated ("))
+                return fail(c, -EINVAL, "no change given; give one of name, description, expires_at, services, "
+                                        "networks, scopes");
+        what[strlen(what) - 1] = ')';
+        if ((r = commit_change(c, rec, what)) < 0)
+                return r;
+        *ret = dbus_message_new_method_return(c->msg);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int set_state(call *c, DBusMessage **ret, key_state state) {
+        _cleanup_(key_record_freep) key_record *rec = NULL;
+        const char *id;
+        int r;
+
+        if ((r = read_id_arg(c, &id)) < 0 || (r = get_managed(c, id, &rec)) < 0)
+                return r;
+        /* Asking twice is not an error; only a real change is recorded. */
+        if (rec->state != (uint32_t) state) {
+                rec->state = state;
+                r = commit_change(c, rec, state == KEY_STATE_ACTIVE ? "reactivated" : "deactivated");
+                if (r < 0)
+                        return r;
+        }
+        *ret = dbus_message_new_method_return(c->msg);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int method_deactivate_key(call *c, DBusMessage **ret) {
+        return set_state(c, ret, KEY_STATE_INACTIVE);
+}
+
+static int method_reactivate_key(call *c, DBusMessage **ret) {
+        return set_state(c, ret, KEY_STATE_ACTIVE);
+}
+
+#define ROTATE_GRACE_MAX (7 * DAY_USEC)
+
+static int method_rotate_secret(call *c, DBusMessage **ret) {
+        _cleanup_(key_record_freep) key_record *rec = NULL;
+        uint64_t grace = 0, now = now_usec();
+        const char *id;
+        DBusMessageIter it;
+        char secret[AK_SECRET_LEN + 1];
+        int r;
+
+        if (!streq(dbus_message_get_signature(c->msg), "sa{sv}"))
+                return fail(c, -EINVAL, "expected arguments (s id, a{sv} options)");
+        dbus_message_iter_init(c->msg, &it);
+        dbus_message_iter_get_basic(&it, &id);
+        dbus_message_iter_next(&it);
+        const dict_field fields[] = { { "grace", DICT_UINT64, &grace } };
+        if ((r = read_options(c, &it, fields, ELEMENTSOF(fields), "option")) < 0 ||
+            (r = get_managed(c, id, &rec)) < 0)
+                return r;
+        if (grace > ROTATE_GRACE_MAX)
+                return fail(c, -EINVAL, "option 'grace' is longer than 7 days; the previous secret may work at "
+                                        "most that long");
+
+        if ((r = ak_secret_generate(secret)) < 0)
+                return r;
+        /* The previous secret works during the grace period only; without
+         * one it stops at once. */
+        memcpy(rec->prev_verifier, rec->verifier, AK_VERIFIER_LEN);
+        rec->prev_verifier_until = grace ? now + grace : 0;
+        if (!grace)
+                erase_mem(rec->prev_verifier, AK_VERIFIER_LEN);
+        r = ak_verifier_compute(keystore_pepper(c->m->ks), rec->id, secret, rec->verifier);
+        rec->rotated_at = now;
+        if (r == 0)
+                r = commit_change(c, rec, grace ? "secret rotated (with grace period)" : "secret rotated");
+        if (r < 0) {
+                erase_mem(secret, sizeof(secret));
+                return r;
+        }
+        DBusMessage *reply = dbus_message_new_method_return(c->msg);
+        const char *sp = secret;
+        if (!reply || !dbus_message_append_args(reply, DBUS_TYPE_STRING, &sp, DBUS_TYPE_INVALID)) {
+                if (reply)
+                        dbus_message_unref(reply);
+                erase_mem(secret, sizeof(secret));
+                return -ENOMEM;
+        }
+        erase_mem(secret, sizeof(secret));
+        *ret = reply;
+        return 0;
+}
+
+typedef struct summary {
+        const call *c;
+        uint64_t now, within;
+        uint64_t total, active, inactive, expired, expiring;
+} summary;
+
+static int count_key(const key_record *rec, void *userdata) {
+        summary *s = userdata;
+        if (!may_manage(s->c, rec))
+                return 0;
+        s->total++;
+        if (rec->state != KEY_STATE_ACTIVE)
+                s->inactive++;
+        else if (rec->expires_at && s->now > rec->expires_at)
+                s->expired++;
+        else {
+                s->active++;
+                if (rec->expires_at && rec->expires_at - s->now <= s->within)
+                        s->expiring++;
+        }
+        return 0;
+}
+
+static int method_get_summary(call *c, DBusMessage **ret) {
+        summary s = { .c = c, .now = now_usec(), .within = 30 * DAY_USEC };
+        DBusMessageIter it, a;
+        int r;
+
+        dbus_message_iter_init(c->msg, &it);
+        const dict_field fields[] = { { "within", DICT_UINT64, &s.within } };
+        if ((r = read_options(c, &it, fields, ELEMENTSOF(fields), "option")) < 0)
+                return r;
+        if (s.within == 0)
+                s.within = 30 * DAY_USEC;
+        if (c->who.admin)
+                r = keystore_foreach(c->m->ks, count_key, &s);
+        else {
+                /* A user's own keys: cost in proportion to them. */
+                key_record **l = NULL;
+                size_t n = 0;
+                r = keystore_list(c->m->ks, false, c->who.uid, &l, &n);
+                for (size_t i = 0; r == 0 && i < n; i++)
+                        (void) count_key(l[i], &s);
+                key_record_list_free(l, n);
+        }
+        if (r < 0)
+                return r;
+        _cleanup_(message_unrefp) DBusMessage *reply = dbus_message_new_method_return(c->msg);
+        if (!reply)
+                return -ENOMEM;
+        dbus_message_iter_init_append(reply, &it);
+        if ((r = dict_open(&it, &a)) < 0 || (r = dict_add_uint64(&a, "total", s.total)) < 0 ||
+            (r = dict_add_uint64(&a, "active", s.active)) < 0 ||
+            (r = dict_add_uint64(&a, "inactive", s.inactive)) < 0 ||
+            (r = dict_add_uint64(&a, "expired", s.expired)) < 0 ||
+            (r = dict_add_uint64(&a, "expiring", s.expiring)) < 0 ||
+            (r = dict_add_uint64(&a, "within", s.within)) < 0 || (r = dict_close(&it, &a)) < 0)
+                return r;
+        *ret = TAKE_PTR(reply);
+        return 0;
 }
 
 /* Verifies a secret against a record; for an unknown ID, against a dummy
@@ -357,6 +587,7 @@ static int method_authenticate(call *c, DBusMessage **ret) {
         _cleanup_(freep) char *user = NULL, *service = NULL, *rhost = NULL, *tty = NULL;
         _cleanup_(key_record_freep) key_record *rec = NULL;
         const char *id = NULL, *secret = NULL;
+        bool keyid_user = false;
         DBusMessageIter it;
         uint64_t now = now_usec();
         int r;
@@ -374,6 +605,7 @@ static int method_authenticate(call *c, DBusMessage **ret) {
                 { "service", DICT_STRING, &service, 256 },
                 { "rhost", DICT_STRING, &rhost, 1024 },
                 { "tty", DICT_STRING, &tty, 256 },
+                { "keyid_user", DICT_BOOL, &keyid_user },
         };
         r = read_options(c, &it, fields, ELEMENTSOF(fields), "request");
         if (r == 0 && (!ak_id_is_valid(id) || ak_secret_check(secret) < 0))
@@ -398,7 +630,13 @@ static int method_authenticate(call *c, DBusMessage **ret) {
 
         /* The secret is proven: from here on the caller may learn why. */
         policy_request req = { .service = service, .rhost = rhost };
-        req.user_known = name_to_uid(user, &req.user_uid) == 0;
+        if (keyid_user && (isempty(user) || streq(user, id))) {
+                /* The PAM user was the key ID: the key names its owner, who
+                 * is the only user this login can become. */
+                req.user_known = true;
+                req.user_uid = rec->owner_uid;
+        } else
+                req.user_known = name_to_uid(user, &req.user_uid) == 0;
         policy_verdict v = policy_decide(rec, &req, now);
         if (v != POLICY_ALLOW) {
                 (void) usage_note_failure(c->m->usage, rec->id);
@@ -424,7 +662,10 @@ static int method_authenticate(call *c, DBusMessage **ret) {
             (r = dict_add_uint32(&a, "owner_uid", rec->owner_uid)) < 0 ||
             (r = dict_add_string(&a, "owner_name", rec->owner_name)) < 0 ||
             (r = dict_add_strv(&a, "scopes", rec->scopes)) < 0 ||
-            (r = dict_add_uint64(&a, "expires_at", rec->expires_at)) < 0 || (r = dict_close(&it, &a)) < 0) {
+            (r = dict_add_uint64(&a, "expires_at", rec->expires_at)) < 0 ||
+            (r = dict_add_bool(&a, "expires_soon", rec->expires_at && c->m->cfg.expiry_warning &&
+                                                           rec->expires_at - now <= c->m->cfg.expiry_warning)) < 0 ||
+            (r = dict_close(&it, &a)) < 0) {
                 dbus_message_unref(reply);
                 goto done;
         }
@@ -436,36 +677,80 @@ done:
         return r;
 }
 
-static int method_introspect(call *c, DBusMessage **ret) {
-        static const char head[] =
-                DBUS_INTROSPECT_1_0_XML_DOCTYPE_DECL_NODE "<node>\n"
-                " <interface name=\"org.freedesktop.DBus.Introspectable\">\n"
-                "  <method name=\"Introspect\"><arg name=\"xml\" type=\"s\" direction=\"out\"/></method>\n"
-                " </interface>\n"
-                " <interface name=\"org.freedesktop.DBus.Peer\">\n"
-                "  <method name=\"Ping\"/>\n"
-                "  <method name=\"GetMachineId\"><arg name=\"id\" type=\"s\" direction=\"out\"/></method>\n"
-                " </interface>\n"
-                " <interface name=\"org.freedesktop.DBus.Properties\">\n"
-                "  <method name=\"Get\"><arg name=\"interface\" type=\"s\" direction=\"in\"/>"
-                "<arg name=\"property\" type=\"s\" direction=\"in\"/>"
-                "<arg name=\"value\" type=\"v\" direction=\"out\"/></method>\n"
-                "  <method name=\"GetAll\"><arg name=\"interface\" type=\"s\" direction=\"in\"/>"
-                "<arg name=\"properties\" type=\"a{sv}\" direction=\"out\"/></method>\n"
-                "  <method name=\"Set\"><arg name=\"interface\" type=\"s\" direction=\"in\"/>"
-                "<arg name=\"property\" type=\"s\" direction=\"in\"/>"
-                "<arg name=\"value\" type=\"v\" direction=\"in\"/></method>\n"
-                "  <signal name=\"PropertiesChanged\"><arg name=\"interface\" type=\"s\"/>"
-                "<arg name=\"changed\" type=\"a{sv}\"/><arg name=\"invalidated\" type=\"as\"/></signal>\n"
-                " </interface>\n";
-        size_t n = strlen(head) + strlen(introspect_xml) + 16;
-        _cleanup_(freep) char *xml = malloc(n);
-        if (!xml)
-                return -ENOMEM;
-        snprintf(xml, n, "%s%s</node>\n", head, introspect_xml);
+static const char std_interfaces_xml[] =
+        " <interface name=\"org.freedesktop.DBus.Introspectable\">\n"
+        "  <method name=\"Introspect\"><arg name=\"xml\" type=\"s\" direction=\"out\"/></method>\n"
+        " </interface>\n"
+        " <interface name=\"org.freedesktop.DBus.Peer\">\n"
+        "  <method name=\"Ping\"/>\n"
+        "  <method name=\"GetMachineId\"><arg name=\"id\" type=\"s\" direction=\"out\"/></method>\n"
+        " </interface>\n"
+        " <interface name=\"org.freedesktop.DBus.Properties\">\n"
+        "  <method name=\"Get\"><arg name=\"interface\" type=\"s\" direction=\"in\"/>"
+        "<arg name=\"property\" type=\"s\" direction=\"in\"/>"
+        "<arg name=\"value\" type=\"v\" direction=\"out\"/></method>\n"
+        "  <method name=\"GetAll\"><arg name=\"interface\" type=\"s\" direction=\"in\"/>"
+        "<arg name=\"properties\" type=\"a{sv}\" direction=\"out\"/></method>\n"
+        "  <method name=\"Set\"><arg name=\"interface\" type=\"s\" direction=\"in\"/>"
+        "<arg name=\"property\" type=\"s\" direction=\"in\"/>"
+        "<arg name=\"value\" type=\"v\" direction=\"in\"/></method>\n"
+        "  <signal name=\"PropertiesChanged\"><arg name=\"interface\" type=\"s\"/>"
+        "<arg name=\"changed\" type=\"a{sv}\"/><arg name=\"invalidated\" type=\"as\"/></signal>\n"
+        " </interface>\n";
+
+/* The installed interface file holds both interfaces: the Manager's part
+ * comes first, the Key's from its <interface> on. */
+static const char *key_part_of_xml(void) {
+        const char *k = strstr(introspect_xml, "<interface name=\"" AK_KEY_INTERFACE "\"");
+        assert(k);
+        /* Back up to the start of its line, and of the comment above it. */
+        const char *c = strstr(introspect_xml, "<!-- /org/accesskey/KeyStore1/key/");
+        return c && c < k ? c : k;
+}
+
+/* A growing string for introspection data. */
+typedef struct strbuf {
+        char *s;
+        size_t len, cap;
+        bool oom;
+} strbuf;
+
+static void sb_add(strbuf *b, const char *s, size_t n) {
+        if (b->oom)
+                return;
+        if (b->len + n + 1 > b->cap) {
+                size_t cap = (b->len + n + 1) * 2;
+                char *p = realloc(b->s, cap);
+                if (!p) {
+                        b->oom = true;
+                        return;
+                }
+                b->s = p;
+                b->cap = cap;
+        }
+        memcpy(b->s + b->len, s, n);
+        b->len += n;
+        b->s[b->len] = 0;
+}
+
+static void sb_puts(strbuf *b, const char *s) {
+        sb_add(b, s, strlen(s));
+}
+
+static int add_child(const key_record *rec, void *userdata) {
+        void **args = userdata;
+        const call *c = args[0];
+        if (may_manage(c, rec)) {
+                sb_puts(args[1], " <node name=\"");
+                sb_puts(args[1], rec->id);
+                sb_puts(args[1], "\"/>\n");
+        }
+        return 0;
+}
+
+static int reply_string(call *c, const char *s, DBusMessage **ret) {
         DBusMessage *reply = dbus_message_new_method_return(c->msg);
-        const char *x = xml;
-        if (!reply || !dbus_message_append_args(reply, DBUS_TYPE_STRING, &x, DBUS_TYPE_INVALID)) {
+        if (!reply || !dbus_message_append_args(reply, DBUS_TYPE_STRING, &s, DBUS_TYPE_INVALID)) {
                 if (reply)
                         dbus_message_unref(reply);
                 return -ENOMEM;
@@ -474,55 +759,168 @@ static int method_introspect(call *c, DBusMessage **ret) {
         return 0;
 }
 
-static int method_properties(call *c, DBusMessage **ret) {
-        /* The Manager object has no properties yet: GetAll is empty, Get
-         * and Set name the property as unknown. */
-        if (dbus_message_is_method_call(c->msg, DBUS_INTERFACE_PROPERTIES, "GetAll")) {
-                DBusMessageIter it, a;
-                DBusMessage *reply = dbus_message_new_method_return(c->msg);
-                if (!reply)
-                        return -ENOMEM;
-                dbus_message_iter_init_append(reply, &it);
-                if (dict_open(&it, &a) < 0 || dict_close(&it, &a) < 0) {
-                        dbus_message_unref(reply);
-                        return -ENOMEM;
+typedef enum object_kind {
+        OBJECT_MANAGER,
+        OBJECT_KEY_DIR, /* /org/accesskey/KeyStore1/key */
+        OBJECT_KEY,
+} object_kind;
+
+static object_kind kind_of(const char *path) {
+        if (streq(path, AK_OBJECT_PATH))
+                return OBJECT_MANAGER;
+        if (streq(path, AK_OBJECT_PATH "/key"))
+                return OBJECT_KEY_DIR;
+        return OBJECT_KEY;
+}
+
+/* The key behind a key object path, if the caller may manage it; an object
+ * the caller may not see does not exist for them. */
+static int get_key_object(call *c, key_record **ret) {
+        const char *id = key_id_from_path(dbus_message_get_path(c->msg));
+        int r = id ? get_managed(c, id, ret) : -ENOENT;
+        if (r == -ENOENT) {
+                c->error_name = DBUS_ERROR_UNKNOWN_OBJECT;
+                return fail(c, r, "no object %s", dbus_message_get_path(c->msg));
+        }
+        return r;
+}
+
+static int method_introspect(call *c, DBusMessage **ret) {
+        _cleanup_(key_record_freep) key_record *rec = NULL;
+        strbuf b = {};
+        int r = 0;
+
+        sb_puts(&b, DBUS_INTROSPECT_1_0_XML_DOCTYPE_DECL_NODE "<node>\n");
+        switch (kind_of(dbus_message_get_path(c->msg))) {
+        case OBJECT_MANAGER: {
+                const char *k = key_part_of_xml();
+                sb_puts(&b, std_interfaces_xml);
+                sb_add(&b, introspect_xml, (size_t) (k - introspect_xml));
+                sb_puts(&b, " <node name=\"key\"/>\n");
+                break;
+        }
+        case OBJECT_KEY_DIR: {
+                /* busctl tree lists the keys the caller may manage. */
+                void *args[] = { c, &b };
+                if (c->who.admin)
+                        r = keystore_foreach(c->m->ks, add_child, args);
+                else {
+                        key_record **l = NULL;
+                        size_t n = 0;
+                        r = keystore_list(c->m->ks, false, c->who.uid, &l, &n);
+                        for (size_t i = 0; r == 0 && i < n; i++)
+                                (void) add_child(l[i], args);
+                        key_record_list_free(l, n);
                 }
-                *ret = reply;
+                break;
+        }
+        case OBJECT_KEY:
+                r = get_key_object(c, &rec);
+                sb_puts(&b, std_interfaces_xml);
+                sb_puts(&b, key_part_of_xml());
+                break;
+        }
+        sb_puts(&b, "</node>\n");
+        if (r == 0)
+                r = b.oom ? -ENOMEM : reply_string(c, b.s, ret);
+        free(b.s);
+        return r;
+}
+
+static int method_properties(call *c, DBusMessage **ret) {
+        _cleanup_(key_record_freep) key_record *rec = NULL;
+        _cleanup_(message_unrefp) DBusMessage *reply = NULL;
+        const char *iface = NULL, *name = NULL;
+        bool get_all = dbus_message_has_member(c->msg, "GetAll");
+        key_usage u = {};
+        DBusMessageIter it;
+        int r;
+
+        if (dbus_message_has_member(c->msg, "Set")) {
+                c->error_name = DBUS_ERROR_PROPERTY_READ_ONLY;
+                return fail(c, -EACCES, "the properties of keys are read-only; change a key with UpdateKey");
+        }
+        if (!dbus_message_get_args(c->msg, NULL, DBUS_TYPE_STRING, &iface, get_all ? DBUS_TYPE_INVALID : DBUS_TYPE_STRING,
+                                   &name, DBUS_TYPE_INVALID))
+                return fail(c, -EINVAL, get_all ? "expected (s interface)" : "expected (s interface, s property)");
+        object_kind kind = kind_of(dbus_message_get_path(c->msg));
+        if (kind == OBJECT_KEY && (r = get_key_object(c, &rec)) < 0)
+                return r;
+        if (!(reply = dbus_message_new_method_return(c->msg)))
+                return -ENOMEM;
+        dbus_message_iter_init_append(reply, &it);
+
+        /* The Manager object and the key directory have no properties. */
+        if (kind != OBJECT_KEY || (*iface && !streq(iface, AK_KEY_INTERFACE))) {
+                if (!get_all) {
+                        c->error_name = DBUS_ERROR_UNKNOWN_PROPERTY;
+                        return fail(c, -EINVAL, "no property %s on this object", name);
+                }
+                DBusMessageIter a;
+                if ((r = dict_open(&it, &a)) < 0 || (r = dict_close(&it, &a)) < 0)
+                        return r;
+                *ret = TAKE_PTR(reply);
                 return 0;
         }
-        return fail(c, -EINVAL, "the Manager object has no such property");
+        if ((r = usage_get(c->m->usage, rec->id, &u)) < 0)
+                return r;
+        r = get_all ? key_append_properties(&it, rec, &u) : key_append_property(&it, rec, &u, name);
+        key_usage_clear(&u);
+        if (r == -ENOENT) {
+                c->error_name = DBUS_ERROR_UNKNOWN_PROPERTY;
+                return fail(c, -EINVAL, "no property %s on %s", name, AK_KEY_INTERFACE);
+        }
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(reply);
+        return 0;
 }
 
 typedef struct method {
+        object_kind kind;
         const char *interface, *member;
         int (*fn)(call *c, DBusMessage **ret);
 } method;
 
 static const method methods[] = {
-        { AK_MANAGER_INTERFACE, "CreateKey", method_create_key },
-        { AK_MANAGER_INTERFACE, "ListKeys", method_list_keys },
-        { AK_MANAGER_INTERFACE, "GetKey", method_get_key },
-        { AK_MANAGER_INTERFACE, "DeleteKey", method_delete_key },
-        { AK_MANAGER_INTERFACE, "Authenticate", method_authenticate },
-        { DBUS_INTERFACE_INTROSPECTABLE, "Introspect", method_introspect },
-        { DBUS_INTERFACE_PROPERTIES, "Get", method_properties },
-        { DBUS_INTERFACE_PROPERTIES, "GetAll", method_properties },
-        { DBUS_INTERFACE_PROPERTIES, "Set", method_properties },
+        { OBJECT_MANAGER, AK_MANAGER_INTERFACE, "CreateKey", method_create_key },
+        { OBJECT_MANAGER, AK_MANAGER_INTERFACE, "ListKeys", method_list_keys },
+        { OBJECT_MANAGER, AK_MANAGER_INTERFACE, "GetKey", method_get_key },
+        { OBJECT_MANAGER, AK_MANAGER_INTERFACE, "UpdateKey", method_update_key },
+        { OBJECT_MANAGER, AK_MANAGER_INTERFACE, "DeactivateKey", method_deactivate_key },
+        { OBJECT_MANAGER, AK_MANAGER_INTERFACE, "ReactivateKey", method_reactivate_key },
+        { OBJECT_MANAGER, AK_MANAGER_INTERFACE, "RotateSecret", method_rotate_secret },
+        { OBJECT_MANAGER, AK_MANAGER_INTERFACE, "DeleteKey", method_delete_key },
+        { OBJECT_MANAGER, AK_MANAGER_INTERFACE, "GetSummary", method_get_summary },
+        { OBJECT_MANAGER, AK_MANAGER_INTERFACE, "Authenticate", method_authenticate },
 };
 
+static const method object_methods[] = {
+        { 0, DBUS_INTERFACE_INTROSPECTABLE, "Introspect", method_introspect },
+        { 0, DBUS_INTERFACE_PROPERTIES, "Get", method_properties },
+        { 0, DBUS_INTERFACE_PROPERTIES, "GetAll", method_properties },
+        { 0, DBUS_INTERFACE_PROPERTIES, "Set", method_properties },
+};
+
+static const method *find_method(const method *table, size_t n, DBusMessage *msg) {
+        for (size_t i = 0; i < n; i++)
+                /* A call without an interface is matched on the member alone,
+                 * as the D-Bus specification allows. */
+                if (streq(dbus_message_get_member(msg), table[i].member) &&
+                    (!dbus_message_get_interface(msg) || streq(dbus_message_get_interface(msg), table[i].interface)))
+                        return &table[i];
+        return NULL;
+}
+
 DBusHandlerResult manager_handle(manager *m, DBusConnection *conn, bool peer, DBusMessage *msg) {
-        const method *found = NULL;
+        const method *found;
         call c = { .m = m, .conn = conn, .msg = msg };
 
         if (dbus_message_get_type(msg) != DBUS_MESSAGE_TYPE_METHOD_CALL)
                 return DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
-        for (size_t i = 0; i < ELEMENTSOF(methods) && !found; i++)
-                /* A call without an interface is matched on the member alone,
-                 * as the D-Bus specification allows. */
-                if (streq(dbus_message_get_member(msg), methods[i].member) &&
-                    (!dbus_message_get_interface(msg) ||
-                     streq(dbus_message_get_interface(msg), methods[i].interface)))
-                        found = &methods[i];
+        found = find_method(object_methods, ELEMENTSOF(object_methods), msg);
+        if (!found && kind_of(dbus_message_get_path(msg)) == OBJECT_MANAGER)
+                found = find_method(methods, ELEMENTSOF(methods), msg);
         if (!found)
                 return DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
 

@@ -19,6 +19,7 @@ typedef struct manager {
         usage_cache *usage;
         caller_cache *callers;
         config cfg;
+        DBusConnection *bus; /* for signals; NULL until connected */
 } manager;
 
 /* Handles a call to the Manager object (any interface); returns

@@ -26,6 +26,7 @@ enum {
         TAG_SERVICE,
         TAG_NETWORK,
         TAG_SCOPE,
+        TAG_EXPIRY_WARNED_FOR,
 };
 
 enum {
@@ -134,6 +135,8 @@ int key_record_encode(const key_record *r, uint8_t **ret, size_t *ret_len) {
         put_strv(&w, TAG_SERVICE, r->services);
         put_strv(&w, TAG_NETWORK, r->networks);
         put_strv(&w, TAG_SCOPE, r->scopes);
+        if (r->expiry_warned_for)
+                put_u64(&w, TAG_EXPIRY_WARNED_FOR, r->expiry_warned_for);
         return finish(&w, ret, ret_len);
 }
 
@@ -296,6 +299,9 @@ int key_record_decode(const uint8_t *data, size_t len, key_record **ret) {
                         break;
                 case TAG_SCOPE:
                         k = get_strv_elem(v, n, &r->scopes);
+                        break;
+                case TAG_EXPIRY_WARNED_FOR:
+                        k = get_u64(v, n, &r->expiry_warned_for);
                         break;
                 default:
                         break; /* a field of a later release */

@@ -44,6 +44,7 @@ typedef struct key_record {
         char **services;              /* NULL-terminated; empty: any */
         char **networks;              /* NULL-terminated; empty: any */
         char **scopes;                /* NULL-terminated */
+        uint64_t expiry_warned_for;   /* the expires_at a KeyExpiring was sent for */
 } key_record;
 
 /* Usage figures, kept apart from the record: they change on every login and

@@ -86,6 +86,9 @@ typedef struct ak_auth_request {
         const char *service; /* the PAM service */
         const char *rhost;   /* remote host, NULL or "" for local logins */
         const char *tty;
+        /* The PAM user is the key ID itself: the key decides the user, and
+         * the result's owner_name is who logs in. */
+        bool keyid_user;
 } ak_auth_request;
 
 typedef struct ak_auth_result {

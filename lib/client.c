@@ -276,6 +276,32 @@ static int read_key(DBusMessageIter *it, ak_key **ret) {
         return 0;
 }
 
+/* Takes the (s id, s secret) — or with ret_id NULL, (s secret) — of a
+ * reply, wiping the secret inside the reply once copied. */
+static int take_secret(ak_client *c, DBusMessage *reply, char **ret_id, char **ret_secret) {
+        const char *id = NULL, *secret;
+        DBusError e = DBUS_ERROR_INIT;
+        bool ok = ret_id ? dbus_message_get_args(reply, &e, DBUS_TYPE_STRING, &id, DBUS_TYPE_STRING, &secret,
+                                                 DBUS_TYPE_INVALID)
+                         : dbus_message_get_args(reply, &e, DBUS_TYPE_STRING, &secret, DBUS_TYPE_INVALID);
+        if (!ok)
+                return error_from_dbus(c, &e);
+        if ((ret_id && !ak_id_is_valid(id)) || ak_secret_check(secret) < 0)
+                return -EIO;
+        _cleanup_(freep) char *i = ret_id ? strdup(id) : NULL;
+        char *s = strdup(secret);
+        /* The reply still holds the secret: wipe it before it is freed. */
+        erase_mem((char *) secret, strlen(secret));
+        if ((ret_id && !i) || !s) {
+                erase_and_free(s);
+                return -ENOMEM;
+        }
+        if (ret_id)
+                *ret_id = TAKE_PTR(i);
+        *ret_secret = s;
+        return 0;
+}
+
 int ak_create_key(ak_client *c, const ak_create_options *o, char **ret_id, char **ret_secret) {
         _cleanup_(message_unrefp) DBusMessage *m = NULL, *reply = NULL;
         DBusMessageIter it, a;
@@ -306,24 +332,7 @@ int ak_create_key(ak_client *c, const ak_create_options *o, char **ret_id, char 
         if ((r = call(c, m, &reply)) < 0)
                 return r;
 
-        const char *id, *secret;
-        DBusError e = DBUS_ERROR_INIT;
-        if (!dbus_message_get_args(reply, &e, DBUS_TYPE_STRING, &id, DBUS_TYPE_STRING, &secret,
-                                   DBUS_TYPE_INVALID))
-                return error_from_dbus(c, &e);
-        if (!ak_id_is_valid(id) || ak_secret_check(secret) < 0)
-                return -EIO;
-        _cleanup_(freep) char *i = strdup(id);
-        char *s = strdup(secret);
-        /* The reply still holds the secret: wipe it before it is freed. */
-        erase_mem((char *) secret, strlen(secret));
-        if (!i || !s) {
-                erase_and_free(s);
-                return -ENOMEM;
-        }
-        *ret_id = TAKE_PTR(i);
-        *ret_secret = s;
-        return 0;
+        return take_secret(c, reply, ret_id, ret_secret);
 }
 
 int ak_list_keys(ak_client *c, const ak_list_filter *f, ak_key ***ret_keys, size_t *ret_n) {
@@ -385,17 +394,109 @@ int ak_get_key(ak_client *c, const char *id, ak_key **ret) {
         return read_key(&it, ret);
 }
 
-int ak_delete_key(ak_client *c, const char *id) {
+/* A method whose only argument is the key ID and which returns nothing. */
+static int call_with_id(ak_client *c, const char *method, const char *id) {
         _cleanup_(message_unrefp) DBusMessage *m = NULL, *reply = NULL;
         int r;
 
         if (!c)
                 return -EINVAL;
-        if ((r = check_id(c, id)) < 0 || (r = new_call(c, "DeleteKey", &m)) < 0)
+        if ((r = check_id(c, id)) < 0 || (r = new_call(c, method, &m)) < 0)
                 return r;
         if (!dbus_message_append_args(m, DBUS_TYPE_STRING, &id, DBUS_TYPE_INVALID))
                 return -ENOMEM;
         return call(c, m, &reply);
+}
+
+int ak_delete_key(ak_client *c, const char *id) {
+        return call_with_id(c, "DeleteKey", id);
+}
+
+int ak_deactivate_key(ak_client *c, const char *id) {
+        return call_with_id(c, "DeactivateKey", id);
+}
+
+int ak_reactivate_key(ak_client *c, const char *id) {
+        return call_with_id(c, "ReactivateKey", id);
+}
+
+/* Appends an empty-or-NULL-terminated list; NULL means an empty one. */
+static int add_list(DBusMessageIter *a, const char *key, const char *const *v) {
+        static const char *const none[] = { NULL };
+        return dict_add_strv(a, key, (char *const *) (v ? v : none));
+}
+
+int ak_update_key(ak_client *c, const char *id, const ak_update_options *o) {
+        _cleanup_(message_unrefp) DBusMessage *m = NULL, *reply = NULL;
+        DBusMessageIter it, a;
+        int r;
+
+        if (!c || !o)
+                return -EINVAL;
+        if ((r = check_id(c, id)) < 0 || (r = check_string(c, "the name", o->name)) < 0 ||
+            (r = check_string(c, "the description", o->description)) < 0 ||
+            (r = check_strv(c, "a service", o->services)) < 0 || (r = check_strv(c, "a network", o->networks)) < 0 ||
+            (r = check_strv(c, "a scope", o->scopes)) < 0 || (r = new_call(c, "UpdateKey", &m)) < 0)
+                return r;
+        dbus_message_iter_init_append(m, &it);
+        if (!dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &id))
+                return -ENOMEM;
+        if ((r = dict_open(&it, &a)) < 0 || (o->name && (r = dict_add_string(&a, "name", o->name)) < 0) ||
+            (o->description && (r = dict_add_string(&a, "description", o->description)) < 0) ||
+            (o->set_expires && (r = dict_add_uint64(&a, "expires_at", o->expires_at)) < 0) ||
+            (o->set_services && (r = add_list(&a, "services", o->services)) < 0) ||
+            (o->set_networks && (r = add_list(&a, "networks", o->networks)) < 0) ||
+            (o->set_scopes && (r = add_list(&a, "scopes", o->scopes)) < 0) || (r = dict_close(&it, &a)) < 0)
+                return r;
+        return call(c, m, &reply);
+}
+
+int ak_rotate_secret(ak_client *c, const char *id, uint64_t grace_usec, char **ret_secret) {
+        _cleanup_(message_unrefp) DBusMessage *m = NULL, *reply = NULL;
+        DBusMessageIter it, a;
+        int r;
+
+        if (!c || !ret_secret)
+                return -EINVAL;
+        if ((r = check_id(c, id)) < 0 || (r = new_call(c, "RotateSecret", &m)) < 0)
+                return r;
+        dbus_message_iter_init_append(m, &it);
+        if (!dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &id))
+                return -ENOMEM;
+        if ((r = dict_open(&it, &a)) < 0 || (grace_usec && (r = dict_add_uint64(&a, "grace", grace_usec)) < 0) ||
+            (r = dict_close(&it, &a)) < 0)
+                return r;
+        if ((r = call(c, m, &reply)) < 0)
+                return r;
+        return take_secret(c, reply, NULL, ret_secret);
+}
+
+int ak_get_summary(ak_client *c, uint64_t within_usec, ak_summary *ret) {
+        _cleanup_(message_unrefp) DBusMessage *m = NULL, *reply = NULL;
+        DBusMessageIter it, a;
+        const char *bad, *reason;
+        ak_summary s = {};
+        int r;
+
+        if (!c || !ret)
+                return -EINVAL;
+        if ((r = new_call(c, "GetSummary", &m)) < 0)
+                return r;
+        dbus_message_iter_init_append(m, &it);
+        if ((r = dict_open(&it, &a)) < 0 || (within_usec && (r = dict_add_uint64(&a, "within", within_usec)) < 0) ||
+            (r = dict_close(&it, &a)) < 0)
+                return r;
+        if ((r = call(c, m, &reply)) < 0)
+                return r;
+        const dict_field fields[] = {
+                { "total", DICT_UINT64, &s.total },       { "active", DICT_UINT64, &s.active },
+                { "inactive", DICT_UINT64, &s.inactive }, { "expired", DICT_UINT64, &s.expired },
+                { "expiring", DICT_UINT64, &s.expiring }, { "within", DICT_UINT64, &s.within },
+        };
+        if (!dbus_message_iter_init(reply, &it) || dict_read(&it, fields, ELEMENTSOF(fields), false, &bad, &reason) < 0)
+                return -EIO;
+        *ret = s;
+        return 0;
 }
 
 void ak_auth_result_free(ak_auth_result *res) {
@@ -438,7 +539,8 @@ int ak_authenticate(ak_client *c, const char *id, const char *secret, const ak_a
         if ((r = dict_open(&it, &a)) < 0 || (req->user && (r = dict_add_string(&a, "user", req->user)) < 0) ||
             (req->service && (r = dict_add_string(&a, "service", req->service)) < 0) ||
             (req->rhost && (r = dict_add_string(&a, "rhost", req->rhost)) < 0) ||
-            (req->tty && (r = dict_add_string(&a, "tty", req->tty)) < 0) || (r = dict_close(&it, &a)) < 0)
+            (req->tty && (r = dict_add_string(&a, "tty", req->tty)) < 0) ||
+            (req->keyid_user && (r = dict_add_bool(&a, "keyid_user", true)) < 0) || (r = dict_close(&it, &a)) < 0)
                 return r;
         r = call(c, m, &reply);
         if (r < 0)
@@ -455,6 +557,7 @@ int ak_authenticate(ak_client *c, const char *id, const char *secret, const ak_a
                 { "owner_name", DICT_STRING, &res->owner_name },
                 { "scopes", DICT_STRV, &res->scopes },
                 { "expires_at", DICT_UINT64, &res->expires_at },
+                { "expires_soon", DICT_BOOL, &res->expires_soon },
         };
         if (!dbus_message_iter_init(reply, &it) ||
             dict_read(&it, fields, ELEMENTSOF(fields), false, &bad, &reason) < 0 || !rid ||
