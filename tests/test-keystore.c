@@ -194,6 +194,8 @@ START_TEST(test_owner_index_and_delete) {
         ck_assert_int_eq(keystore_delete(ks, a->id), -ENOENT);
         key_record *gone;
         ck_assert_int_eq(keystore_get(ks, a->id, &gone), -ENOENT);
+        /* A deleted key's ID is retired: it can never be issued again. */
+        ck_assert_int_eq(keystore_insert(ks, a, 0), -EEXIST);
         /* Its usage figures went with it. */
         ck_assert_int_eq(keystore_get_usage(ks, a->id, &g), 0);
         ck_assert_uint_eq(g.use_count, 0);
