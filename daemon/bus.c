@@ -11,6 +11,7 @@
 typedef struct bus_ctx {
         loop *l;
         manager *m;
+        bool lost;
 } bus_ctx;
 
 static bus_ctx ctx;
@@ -24,11 +25,10 @@ static DBusHandlerResult on_filter(DBusConnection *conn, DBusMessage *msg, void 
         bus_ctx *b = userdata;
 
         if (dbus_message_is_signal(msg, DBUS_INTERFACE_LOCAL, "Disconnected")) {
-                /* Without the bus we cannot serve anyone: exit non-zero so
-                 * that systemd (Restart=on-failure) starts us again once the
-                 * bus is back. */
-                log_error("lost the connection to the bus; exiting");
-                loop_quit(b->l, 1);
+                /* Logins go on through the private socket; the daemon
+                 * reconnects to the bus when it is back (bus_is_lost()). */
+                log_warning("lost the connection to the bus; serving the private socket and reconnecting");
+                b->lost = true;
                 return DBUS_HANDLER_RESULT_HANDLED;
         }
         if (dbus_message_is_signal(msg, DBUS_INTERFACE_DBUS, "NameOwnerChanged") &&
@@ -56,19 +56,24 @@ static DBusConnection *bus_connect(const char *address, DBusError *e) {
         return c;
 }
 
-int bus_start(loop *l, manager *m, const char *address, DBusConnection **ret) {
+bool bus_is_lost(void) {
+        return ctx.lost;
+}
+
+int bus_start(loop *l, manager *m, const char *address, bool quiet, DBusConnection **ret) {
         static const DBusObjectPathVTable vtable = { .message_function = on_object };
         DBusError e = DBUS_ERROR_INIT;
         DBusConnection *c = bus_connect(address, &e);
         int r;
 
         if (!c) {
-                log_error("cannot connect to the bus %s: %s", address, e.message);
+                if (!quiet)
+                        log_error("cannot connect to the bus %s: %s", address, e.message);
                 dbus_error_free(&e);
                 return -ECONNREFUSED;
         }
         dbus_connection_set_exit_on_disconnect(c, FALSE);
-        ctx = (bus_ctx){ l, m };
+        ctx = (bus_ctx){ l, m, false };
 
         /* Only callers that leave matter; NameOwnerChanged for unique
          * names with an empty new owner. */

@@ -10,6 +10,8 @@
 
 /* address: "system", "session" or a D-Bus address.  Returns 0, -EEXIST when
  * the name is owned by another process, or another negative errno; errors
- * are logged. */
-int bus_start(loop *l, manager *m, const char *address, DBusConnection **ret);
+ * are logged (failing to connect at all only when !quiet). */
+int bus_start(loop *l, manager *m, const char *address, bool quiet, DBusConnection **ret);
+/* Whether the bus connection of the last bus_start() went away. */
+bool bus_is_lost(void);
 void bus_stop(loop *l, manager *m, DBusConnection *conn);

@@ -21,10 +21,13 @@
 #include "log.h"
 #include "loop.h"
 #include "manager.h"
+#include "private.h"
 #include "usage.h"
 #include "util.h"
 
 #define DEFAULT_STATE_DIR LOCALSTATEDIR "/lib/accesskey"
+#define DEFAULT_PRIVATE_SOCKET RUNSTATEDIR "/accesskey/private"
+#define BUS_RECONNECT_INTERVAL (1 * USEC_PER_SEC)
 #define USAGE_FLUSH_INTERVAL (5 * USEC_PER_SEC)
 /* Keys also get checked when they change; the scan catches those that
  * enter their warning window by the passing of time. */
@@ -34,6 +37,7 @@ typedef struct options {
         const char *bus;
         const char *state_dir;
         const char *config_path;
+        const char *private_socket; /* "": none */
         bool config_explicit;
         bool debug;
 } options;
@@ -46,19 +50,21 @@ static void help(void) {
                "  --bus=system|session|ADDRESS  the bus to serve on (default: system)\n"
                "  --state-dir=DIR               the keystore directory (default: %s)\n"
                "  --config=FILE                 the configuration file (default: %s)\n"
+               "  --private-socket=PATH         the peer-to-peer socket (default: %s; empty: none)\n"
                "  --debug                       log debug messages\n"
                "  --help                        show this help\n"
                "  --version                     show the version\n\n"
                "See accesskeyd(8) and accesskeyd.conf(5).\n",
-               DEFAULT_STATE_DIR, CONFIG_DEFAULT_PATH);
+               DEFAULT_STATE_DIR, CONFIG_DEFAULT_PATH, DEFAULT_PRIVATE_SOCKET);
 }
 
 static int parse_args(int argc, char **argv, options *o) {
-        enum { ARG_BUS = 0x100, ARG_STATE_DIR, ARG_CONFIG, ARG_DEBUG, ARG_HELP, ARG_VERSION };
+        enum { ARG_BUS = 0x100, ARG_STATE_DIR, ARG_CONFIG, ARG_PRIVATE_SOCKET, ARG_DEBUG, ARG_HELP, ARG_VERSION };
         static const struct option longopts[] = {
                 { "bus", required_argument, NULL, ARG_BUS },
                 { "state-dir", required_argument, NULL, ARG_STATE_DIR },
                 { "config", required_argument, NULL, ARG_CONFIG },
+                { "private-socket", required_argument, NULL, ARG_PRIVATE_SOCKET },
                 { "debug", no_argument, NULL, ARG_DEBUG },
                 { "help", no_argument, NULL, ARG_HELP },
                 { "version", no_argument, NULL, ARG_VERSION },
@@ -66,7 +72,10 @@ static int parse_args(int argc, char **argv, options *o) {
         };
         int c;
 
-        *o = (options){ .bus = "system", .state_dir = DEFAULT_STATE_DIR, .config_path = CONFIG_DEFAULT_PATH };
+        *o = (options){ .bus = "system",
+                        .state_dir = DEFAULT_STATE_DIR,
+                        .config_path = CONFIG_DEFAULT_PATH,
+                        .private_socket = DEFAULT_PRIVATE_SOCKET };
         while ((c = getopt_long(argc, argv, "", longopts, NULL)) >= 0)
                 switch (c) {
                 case ARG_BUS:
@@ -78,6 +87,13 @@ static int parse_args(int argc, char **argv, options *o) {
                 case ARG_CONFIG:
                         o->config_path = optarg;
                         o->config_explicit = true;
+                        break;
+                case ARG_PRIVATE_SOCKET:
+                        if (*optarg && *optarg != '/') {
+                                fprintf(stderr, "accesskeyd: --private-socket needs an absolute path\n");
+                                return -EINVAL;
+                        }
+                        o->private_socket = optarg;
                         break;
                 case ARG_DEBUG:
                         o->debug = true;
@@ -136,6 +152,25 @@ static void on_expiry_scan(loop *l, void *userdata) {
         expiry_scan(&mgr);
 }
 
+static DBusConnection *bus;
+
+/* Drops a lost bus connection and tries to connect again. */
+static void on_bus_check(loop *l, void *userdata) {
+        static bool reported;
+        if (bus && bus_is_lost()) {
+                bus_stop(l, &mgr, bus);
+                bus = NULL;
+                caller_cache_clear(mgr.callers);
+        }
+        if (!bus) {
+                if (bus_start(l, &mgr, opts->bus, reported, &bus) == 0) {
+                        log_info("reconnected to the bus");
+                        reported = false;
+                } else
+                        reported = true;
+        }
+}
+
 static void on_flush(loop *l, void *userdata) {
         int r = usage_flush(mgr.usage);
         if (r < 0)
@@ -147,7 +182,7 @@ static void on_flush(loop *l, void *userdata) {
 int main(int argc, char **argv) {
         options o;
         loop *l = NULL;
-        DBusConnection *bus = NULL;
+        private_server *priv = NULL;
         char err[512];
         int r, sfd = -1, code = EXIT_FAILURE;
         sigset_t mask;
@@ -186,17 +221,32 @@ int main(int argc, char **argv) {
         sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
         if (sfd < 0 || loop_add_fd(l, sfd, EPOLLIN, on_signal, NULL) < 0 ||
             loop_add_timer(l, USAGE_FLUSH_INTERVAL, on_flush, NULL) < 0 ||
-            loop_add_timer(l, EXPIRY_SCAN_INTERVAL, on_expiry_scan, NULL) < 0) {
+            loop_add_timer(l, EXPIRY_SCAN_INTERVAL, on_expiry_scan, NULL) < 0 ||
+            loop_add_timer(l, BUS_RECONNECT_INTERVAL, on_bus_check, NULL) < 0) {
                 log_error("cannot set up signals and timers: %m");
                 goto out;
         }
-        if (bus_start(l, &mgr, o.bus, &bus) < 0)
+        /* The bus name first: owning it proves no other accesskeyd runs, so
+         * a socket file left at the private path is stale. */
+        if (bus_start(l, &mgr, o.bus, false, &bus) < 0)
                 goto out;
+        if (*o.private_socket) {
+                _cleanup_(freep) char *dir = strdup(o.private_socket);
+                char *slash = dir ? strrchr(dir, '/') : NULL;
+                if (slash && slash != dir) {
+                        *slash = 0;
+                        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+                                log_warning("cannot create %s: %m", dir);
+                }
+                if (private_start(l, &mgr, o.private_socket, &priv) < 0)
+                        goto out;
+        }
         /* Keys that entered their warning window while we were not running. */
         expiry_scan(&mgr);
 
         code = loop_run(l) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 out:
+        private_stop(priv);
         if (mgr.usage && (r = usage_flush(mgr.usage)) < 0)
                 log_error("cannot write usage figures at exit: %s", strerror(-r));
         bus_stop(l, &mgr, bus);

@@ -111,10 +111,12 @@ void harness_start_bus(harness *h) {
                 snprintf(h->state_dir, sizeof(h->state_dir), "%s/state", h->dir);
                 snprintf(h->config_path, sizeof(h->config_path), "%s/accesskeyd.conf", h->dir);
                 snprintf(h->daemon_log, sizeof(h->daemon_log), "%s/accesskeyd.log", h->dir);
+                snprintf(h->private_socket, sizeof(h->private_socket), "%s/private", h->dir);
         }
         snprintf(h->bus_address, sizeof(h->bus_address), "unix:path=%s/bus", h->dir);
         snprintf(conf, sizeof(conf), "%s/bus.conf", h->dir);
         snprintf(sock, sizeof(sock), "%s/bus", h->dir);
+        (void) unlink(sock);
         write_bus_config(h, conf);
 
         pid_t pid = fork();
@@ -137,16 +139,18 @@ void harness_start_bus(harness *h) {
 
 void harness_start_daemon(harness *h, const char *const *daemon_args) {
         const char *argv[32];
-        char bus[PATH_MAX + 16], state[PATH_MAX + 16], config[PATH_MAX + 16];
+        char bus[PATH_MAX + 16], state[PATH_MAX + 16], config[PATH_MAX + 16], priv[PATH_MAX + 32];
         char *exe = strdup(harness_path("accesskeyd"));
         size_t n = 0;
 
         snprintf(bus, sizeof(bus), "--bus=%s", h->bus_address);
         snprintf(state, sizeof(state), "--state-dir=%s", h->state_dir);
         snprintf(config, sizeof(config), "--config=%s", h->config_path);
+        snprintf(priv, sizeof(priv), "--private-socket=%s", h->private_socket);
         argv[n++] = exe;
         argv[n++] = bus;
         argv[n++] = state;
+        argv[n++] = priv;
         if (access(h->config_path, F_OK) == 0)
                 argv[n++] = config;
         argv[n++] = "--debug";

@@ -20,6 +20,7 @@ typedef struct harness {
         char bus_address[PATH_MAX];  /* "unix:path=<dir>/bus" */
         char config_path[PATH_MAX];  /* <dir>/accesskeyd.conf (may not exist) */
         char daemon_log[PATH_MAX];   /* <dir>/accesskeyd.log: daemon stdout+stderr */
+        char private_socket[PATH_MAX]; /* <dir>/private: the daemon's peer-to-peer socket */
         pid_t bus_pid;
         pid_t daemon_pid;
 } harness;
@@ -31,8 +32,10 @@ const char *harness_srcdir(void);
 /* "<builddir>/<rel>", in a static buffer per call site's copy: strdup it. */
 char *harness_path(const char *rel);
 
-/* Creates the directory and starts the bus, then the daemon (with --debug and
- * any extra arguments, NULL-terminated or NULL).  Aborts the test on failure. */
+/* Creates the directory and starts the bus, then the daemon (with --debug,
+ * --private-socket=<dir>/private and any extra arguments, NULL-terminated or
+ * NULL).  Aborts the test on failure.  harness_start_bus() again after the
+ * bus was stopped brings it back at the same address. */
 void harness_start(harness *h, const char *const *daemon_args);
 void harness_start_bus(harness *h);
 void harness_start_daemon(harness *h, const char *const *daemon_args);

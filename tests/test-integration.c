@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -385,19 +386,108 @@ START_TEST(test_bad_config_refused) {
 }
 END_TEST
 
-START_TEST(test_daemon_exits_when_bus_goes) {
+/* Runs fn as uid in a child process (a real other caller); returns its
+ * exit code. */
+static int run_as(uid_t uid, int (*fn)(void)) {
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                if (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0)
+                        _exit(100);
+                _exit(fn());
+        }
+        int st;
+        ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static char peer_id[AK_ID_LEN + 1];
+
+/* As another user over the private socket: root's key is not there. */
+static int peer_get_roots_key(void) {
+        ak_client *c;
+        ak_key *k;
+        if (ak_client_open(NULL, h.private_socket, 2000, &c) < 0)
+                return 2;
+        int r = ak_get_key(c, peer_id, &k);
+        ak_client_close(c);
+        return r == -ENOENT ? 0 : 1;
+}
+
+START_TEST(test_private_socket) {
+        ak_client *c = NULL;
+        char *id, *secret;
+        /* The socket alone, no bus: the same API and authorization. */
+        ck_assert_int_eq(ak_client_open(NULL, h.private_socket, 2000, &c), 0);
+        create(c, "over-peer", NULL, &id, &secret);
+        ak_auth_request req = { .user = "root", .service = "sshd" };
+        ak_auth_result *res;
+        ck_assert_int_eq(ak_authenticate(c, id, secret, &req, &res), 0);
+        ak_auth_result_free(res);
+        ck_assert_int_eq(ak_authenticate(c, id, "aks_0000000000000000000000000000000000000000000000", &req, &res),
+                         -EINVAL);
+        memcpy(peer_id, id, sizeof(peer_id));
+        /* The caller is who SO_PEERCRED says. */
+        ck_assert_int_eq(run_as(HARNESS_UID_OTHER, peer_get_roots_key), 0);
+        ak_key *k;
+        ck_assert_int_eq(ak_get_key(c, id, &k), 0);
+        ak_key_free(k);
+
+        /* Anyone may connect: the socket is 0666 in a directory they can
+         * reach; the daemon decides per UID. */
+        struct stat st;
+        ck_assert_int_eq(stat(h.private_socket, &st), 0);
+        ck_assert(S_ISSOCK(st.st_mode));
+        ck_assert_uint_eq(st.st_mode & 0777, 0666);
+        free(id);
+        ak_secret_free(secret);
+        ak_client_close(c);
+}
+END_TEST
+
+START_TEST(test_logins_survive_bus_restart) {
         harness local;
         memset(&local, 0, sizeof(local));
         harness_start(&local, NULL);
+        ak_client *c = NULL;
+        char *id, *secret;
+        ak_create_options o = { .name = "bus-down" };
+        ck_assert_int_eq(ak_client_open(local.bus_address, NULL, 2000, &c), 0);
+        ck_assert_int_eq(ak_create_key(c, &o, &id, &secret), 0);
+        ak_client_close(c);
+
+        /* The bus goes away: the daemon stays, logins go on over the
+         * private socket. */
         kill(local.bus_pid, SIGKILL);
         waitpid(local.bus_pid, NULL, 0);
         local.bus_pid = 0;
-        int status = -1;
-        for (int i = 0; i < 500 && waitpid(local.daemon_pid, &status, WNOHANG) != local.daemon_pid; i++)
-                usleep(10000);
-        local.daemon_pid = 0;
-        ck_assert(WIFEXITED(status));
-        ck_assert_int_eq(WEXITSTATUS(status), 1);
+        usleep(200000);
+        ck_assert_int_eq(kill(local.daemon_pid, 0), 0);
+        ck_assert_int_eq(ak_client_open(NULL, local.private_socket, 2000, &c), 0);
+        ak_auth_request req = { .user = "root", .service = "sshd" };
+        ak_auth_result *res;
+        ck_assert_int_eq(ak_authenticate(c, id, secret, &req, &res), 0);
+        ak_auth_result_free(res);
+        ak_client_close(c);
+
+        /* The bus comes back: the daemon owns its name again. */
+        harness_start_bus(&local);
+        int r = -1;
+        for (int i = 0; i < 50 && r != 0; i++) {
+                usleep(100000);
+                if (ak_client_open(local.bus_address, NULL, 2000, &c) == 0) {
+                        ak_key *k;
+                        r = ak_get_key(c, id, &k);
+                        if (r == 0)
+                                ak_key_free(k);
+                        ak_client_close(c);
+                }
+        }
+        ck_assert_int_eq(r, 0);
+        _cleanup_(freep) char *log = harness_read_file(local.daemon_log);
+        ck_assert_ptr_nonnull(strstr(log, "reconnected to the bus"));
+        free(id);
+        ak_secret_free(secret);
         harness_stop(&local);
 }
 END_TEST
@@ -424,6 +514,7 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_second_daemon_refused);
         tcase_add_test(tc, test_bad_config_refused);
         tcase_add_test(tc, test_unreachable_daemon);
+        tcase_add_test(tc, test_private_socket);
         suite_add_tcase(s, tc);
 
         /* Restarts the daemon: a fixture per test, in the test's own
@@ -432,7 +523,7 @@ static Suite *suite(void) {
         tcase_add_checked_fixture(tc, start, stop);
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, test_records_survive_restart);
-        tcase_add_test(tc, test_daemon_exits_when_bus_goes);
+        tcase_add_test(tc, test_logins_survive_bus_restart);
         suite_add_tcase(s, tc);
         return s;
 }
