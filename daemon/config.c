@@ -23,11 +23,14 @@ void config_init(config *c) {
                 .max_lifetime = 0,
                 .default_lifetime = 0,
                 .expiry_warning = 2 * 24 * 3600 * USEC_PER_SEC,
+                .rate_limit_burst = 10,
+                .rate_limit_interval = 10 * USEC_PER_SEC,
         };
 }
 
 void config_clear(config *c) {
         free(c->admin_group);
+        free(c->authenticate_group);
         config_init(c);
 }
 
@@ -100,16 +103,31 @@ int config_parse(const char *text, const char *path, config *ret, char *err, siz
                 *eq = 0;
                 char *key = strip(s), *value = strip(eq + 1);
 
-                if (streq(key, "AdminGroup")) {
+                if (streq(key, "AdminGroup") || streq(key, "AuthenticateGroup")) {
+                        char **dst = streq(key, "AdminGroup") ? &c.admin_group : &c.authenticate_group;
                         if (*value && !valid_group_name(value)) {
-                                snprintf(err, errlen, "%s:%u: AdminGroup: '%s' is not a valid group name",
+                                snprintf(err, errlen, "%s:%u: %s: '%s' is not a valid group name", path, line,
+                                         key, value);
+                                goto fail;
+                        }
+                        free(*dst);
+                        *dst = *value ? strdup(value) : NULL;
+                        if (*value && !*dst)
+                                goto oom;
+                } else if (streq(key, "RateLimitBurst")) {
+                        if (parse_count(value, &c.rate_limit_burst) < 0 || c.rate_limit_burst > 100000) {
+                                snprintf(err, errlen, "%s:%u: RateLimitBurst: '%s' is not a number from 0 (off) to "
+                                                      "100000",
                                          path, line, value);
                                 goto fail;
                         }
-                        free(c.admin_group);
-                        c.admin_group = *value ? strdup(value) : NULL;
-                        if (*value && !c.admin_group)
-                                goto oom;
+                } else if (streq(key, "RateLimitInterval")) {
+                        if (parse_timespan(value, &c.rate_limit_interval) < 0 ||
+                            c.rate_limit_interval > 24 * 3600 * USEC_PER_SEC) {
+                                snprintf(err, errlen, "%s:%u: RateLimitInterval: '%s' is not a span from 1s to 1d",
+                                         path, line, value);
+                                goto fail;
+                        }
                 } else if (streq(key, "MaxKeysPerUser") || streq(key, "MaxKeysPerAdmin")) {
                         uint32_t *dst = streq(key, "MaxKeysPerUser") ? &c.max_keys_per_user
                                                                       : &c.max_keys_per_admin;

@@ -18,6 +18,9 @@ typedef struct config {
         uint64_t max_lifetime;       /* usec, for non-administrators; 0: unlimited */
         uint64_t default_lifetime;   /* usec, for non-administrators; 0: never expires */
         uint64_t expiry_warning;     /* usec before expiry to warn; 0: no warnings */
+        uint32_t rate_limit_burst;   /* failures allowed at once per source and per key; 0: off */
+        uint64_t rate_limit_interval; /* usec for one more failure to be allowed */
+        char *authenticate_group;    /* NULL: every local user may call Authenticate */
 } config;
 
 void config_init(config *c);

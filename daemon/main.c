@@ -152,6 +152,10 @@ static void on_expiry_scan(loop *l, void *userdata) {
         expiry_scan(&mgr);
 }
 
+static void on_prune(loop *l, void *userdata) {
+        (void) ratelimit_prune(mgr.failures, now_usec());
+}
+
 static DBusConnection *bus;
 
 /* Drops a lost bus connection and tries to connect again. */
@@ -214,7 +218,8 @@ int main(int argc, char **argv) {
         }
         mgr.usage = usage_cache_new(mgr.ks);
         mgr.callers = caller_cache_new();
-        if (!mgr.usage || !mgr.callers || loop_new(&l) < 0) {
+        mgr.failures = ratelimit_new();
+        if (!mgr.usage || !mgr.callers || !mgr.failures || loop_new(&l) < 0) {
                 log_error("out of memory");
                 goto out;
         }
@@ -222,7 +227,8 @@ int main(int argc, char **argv) {
         if (sfd < 0 || loop_add_fd(l, sfd, EPOLLIN, on_signal, NULL) < 0 ||
             loop_add_timer(l, USAGE_FLUSH_INTERVAL, on_flush, NULL) < 0 ||
             loop_add_timer(l, EXPIRY_SCAN_INTERVAL, on_expiry_scan, NULL) < 0 ||
-            loop_add_timer(l, BUS_RECONNECT_INTERVAL, on_bus_check, NULL) < 0) {
+            loop_add_timer(l, BUS_RECONNECT_INTERVAL, on_bus_check, NULL) < 0 ||
+            loop_add_timer(l, 60 * USEC_PER_SEC, on_prune, NULL) < 0) {
                 log_error("cannot set up signals and timers: %m");
                 goto out;
         }
@@ -255,6 +261,7 @@ out:
         loop_free(l);
         usage_cache_free(mgr.usage);
         caller_cache_free(mgr.callers);
+        ratelimit_free(mgr.failures);
         keystore_close(mgr.ks);
         config_clear(&mgr.cfg);
         return code;

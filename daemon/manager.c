@@ -610,8 +610,34 @@ static int method_authenticate(call *c, DBusMessage **ret) {
         r = read_options(c, &it, fields, ELEMENTSOF(fields), "request");
         if (r == 0 && (!ak_id_is_valid(id) || ak_secret_check(secret) < 0))
                 r = fail(c, -EINVAL, "the ID or the secret is not well-formed");
+        if (r == 0 && c->m->cfg.authenticate_group && !c->who.admin &&
+            !uid_is_admin(c->who.uid, c->m->cfg.authenticate_group))
+                r = fail(c, -EACCES, "only members of the group %s may authenticate keys (AuthenticateGroup)",
+                         c->m->cfg.authenticate_group);
         if (r < 0)
                 goto done;
+
+        /* Guessing is throttled per source (the remote host, or the calling
+         * UID for a local login) and per key and source, before the secret
+         * is looked at; only failures count, so the owner logging in from
+         * elsewhere is never locked out. */
+        char source[1100], keysource[1200];
+        if (isempty(rhost))
+                snprintf(source, sizeof(source), "uid:%u", c->who.uid);
+        else
+                snprintf(source, sizeof(source), "host:%s", rhost);
+        snprintf(keysource, sizeof(keysource), "%s/%s", id, source);
+        const config *cfg = &c->m->cfg;
+        uint64_t wait = 0;
+        if (ratelimit_blocked(c->m->failures, source, now, cfg->rate_limit_burst, cfg->rate_limit_interval, &wait) ||
+            ratelimit_blocked(c->m->failures, keysource, now, cfg->rate_limit_burst, cfg->rate_limit_interval,
+                              &wait)) {
+                log_notice("auth: key=%s user=%s service=%s rhost=%s caller=%u result=ratelimited", id,
+                           strempty(user), strempty(service), strempty(rhost), c->who.uid);
+                r = fail(c, -EBUSY, "too many failed attempts from %s; try again in %" PRIu64 " s", source + 5,
+                         (wait + USEC_PER_SEC - 1) / USEC_PER_SEC);
+                goto done;
+        }
 
         r = keystore_get(c->m->ks, id, &rec);
         if (r < 0 && r != -ENOENT)
@@ -619,6 +645,8 @@ static int method_authenticate(call *c, DBusMessage **ret) {
         /* An unknown ID and a wrong secret must look the same — same error,
          * same message, same work — so guessing learns nothing. */
         if (!secret_matches(c, rec, id, secret, now)) {
+                ratelimit_fail(c->m->failures, source, now, cfg->rate_limit_interval);
+                ratelimit_fail(c->m->failures, keysource, now, cfg->rate_limit_interval);
                 if (rec)
                         (void) usage_note_failure(c->m->usage, rec->id);
                 log_notice("auth: key=%s user=%s service=%s rhost=%s caller=%u result=failure reason=%s", id,

@@ -12,6 +12,7 @@
 #include "caller.h"
 #include "config.h"
 #include "keystore.h"
+#include "ratelimit.h"
 #include "usage.h"
 
 typedef struct manager {
@@ -19,6 +20,7 @@ typedef struct manager {
         usage_cache *usage;
         caller_cache *callers;
         config cfg;
+        ratelimit *failures;
         DBusConnection *bus; /* for signals; NULL until connected */
 } manager;
 

@@ -492,6 +492,66 @@ START_TEST(test_logins_survive_bus_restart) {
 }
 END_TEST
 
+START_TEST(test_guessing_is_rate_limited) {
+        harness local;
+        memset(&local, 0, sizeof(local));
+        harness_start(&local, NULL);
+        ak_client *c = NULL;
+        char *id, *secret, wrong[AK_SECRET_LEN + 1];
+        ck_assert_int_eq(ak_client_open(local.bus_address, NULL, 5000, &c), 0);
+        ck_assert_int_eq(ak_create_key(c, &(ak_create_options){ .name = "target" }, &id, &secret), 0);
+        ck_assert_int_eq(ak_secret_generate(wrong), 0);
+
+        /* A burst of 1,000 wrong secrets from one host: the first ten are
+         * checked (RateLimitBurst), the rest refused unchecked. */
+        ak_auth_request attacker = { .user = "root", .service = "sshd", .rhost = "198.51.100.7" };
+        ak_auth_result *res;
+        int rejected = 0, limited = 0;
+        for (int i = 0; i < 1000; i++) {
+                int r = ak_authenticate(c, id, wrong, &attacker, &res);
+                if (r == -EKEYREJECTED)
+                        rejected++;
+                else if (r == -EBUSY)
+                        limited++;
+                else
+                        ck_abort_msg("unexpected result %d", r);
+        }
+        ck_assert_int_eq(rejected, 10);
+        ck_assert_int_eq(limited, 990);
+        /* Even the right secret is not checked from there now. */
+        ck_assert_int_eq(ak_authenticate(c, id, secret, &attacker, &res), -EBUSY);
+        ck_assert_ptr_nonnull(strstr(ak_client_last_error(c), "198.51.100.7"));
+        /* Guessing other IDs from that host is throttled too. */
+        char other[AK_ID_LEN + 1];
+        ck_assert_int_eq(ak_id_generate(other), 0);
+        ck_assert_int_eq(ak_authenticate(c, other, wrong, &attacker, &res), -EBUSY);
+
+        /* The key's metadata counts the failures that were checked. */
+        ak_key *k;
+        ck_assert_int_eq(ak_get_key(c, id, &k), 0);
+        ck_assert_uint_eq(k->failures, 10);
+        ak_key_free(k);
+
+        /* The owner, from another host, is not locked out; the success
+         * resets the count. */
+        ak_auth_request owner = { .user = "root", .service = "sshd", .rhost = "203.0.113.9" };
+        ck_assert_int_eq(ak_authenticate(c, id, secret, &owner, &res), 0);
+        ak_auth_result_free(res);
+        ck_assert_int_eq(ak_get_key(c, id, &k), 0);
+        ck_assert_uint_eq(k->failures, 0);
+        ck_assert_uint_eq(k->use_count, 1);
+        ak_key_free(k);
+        ck_assert_int_eq(ak_authenticate(c, id, wrong, &owner, &res), -EKEYREJECTED);
+        ck_assert_int_eq(ak_get_key(c, id, &k), 0);
+        ck_assert_uint_eq(k->failures, 1);
+        ak_key_free(k);
+        free(id);
+        ak_secret_free(secret);
+        ak_client_close(c);
+        harness_stop(&local);
+}
+END_TEST
+
 START_TEST(test_unreachable_daemon) {
         ak_client *c = NULL;
         ck_assert_int_eq(ak_client_open("unix:path=/nonexistent/bus", NULL, 500, &c), -ECONNREFUSED);
@@ -524,6 +584,7 @@ static Suite *suite(void) {
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, test_records_survive_restart);
         tcase_add_test(tc, test_logins_survive_bus_restart);
+        tcase_add_test(tc, test_guessing_is_rate_limited);
         suite_add_tcase(s, tc);
         return s;
 }
