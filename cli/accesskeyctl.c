@@ -11,6 +11,7 @@
  * such as a write error), 2 usage error.
  */
 #include <assert.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <json.h>
@@ -19,11 +20,12 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "accesskey.h"
-#include "timeutil.h"
 #include "credential.h"
+#include "timeutil.h"
 #include "util.h"
 
 #define PROGRAM "accesskeyctl"
@@ -49,12 +51,43 @@ enum {
         OPT_NETWORK = 1U << 5,
         OPT_SCOPE = 1U << 6,
         OPT_ALL = 1U << 7,
+        OPT_CLEAR_SERVICES = 1U << 8,
+        OPT_CLEAR_NETWORKS = 1U << 9,
+        OPT_CLEAR_SCOPES = 1U << 10,
+        OPT_GRACE = 1U << 11,
+        OPT_WITHIN = 1U << 12,
+        OPT_OUTPUT = 1U << 13,
+        OPT_FORMAT = 1U << 14,
 };
 
 static const char *const option_names[] = {
-        "--name",    "--description", "--user",  "--expires",
-        "--service", "--network",     "--scope", "--all",
+        "--name",         "--description", "--user",   "--expires",        "--service",
+        "--network",      "--scope",       "--all",    "--clear-services", "--clear-networks",
+        "--clear-scopes", "--grace",       "--within", "--output",         "--format",
 };
+
+/* What 'update' can change; it needs at least one of them. */
+#define OPTS_CHANGE                                                                                \
+        (OPT_NAME | OPT_DESCRIPTION | OPT_EXPIRES | OPT_SERVICE | OPT_NETWORK | OPT_SCOPE |        \
+         OPT_CLEAR_SERVICES | OPT_CLEAR_NETWORKS | OPT_CLEAR_SCOPES)
+
+/* How a new secret is handed over (--format), to --output or to stdout. */
+typedef enum output_format {
+        FORMAT_TEXT,
+        FORMAT_CSV,
+        FORMAT_ENV,
+        FORMAT_JSON,
+} output_format;
+
+static const char *const format_names[] = {
+        [FORMAT_TEXT] = "text",
+        [FORMAT_CSV] = "csv",
+        [FORMAT_ENV] = "env",
+        [FORMAT_JSON] = "json",
+};
+
+/* The horizon of 'summary' when --within is not given, as the daemon's. */
+#define SUMMARY_DEFAULT_WITHIN_USEC (UINT64_C(30) * 24 * 3600 * USEC_PER_SEC)
 
 typedef struct args {
         const char *bus;
@@ -72,6 +105,12 @@ typedef struct args {
         char **networks;
         char **scopes;
         bool all;
+        const char *grace;
+        uint64_t grace_usec; /* parsed from grace by verify_args() */
+        const char *within;
+        uint64_t within_usec; /* parsed from within by verify_args() */
+        const char *output;   /* --output FILE */
+        output_format format; /* resolved by verify_args() */
 } args;
 
 static void args_done(args *a) {
@@ -105,10 +144,24 @@ static void help(void) {
                "Commands:\n"
                "  create --name NAME [--description TEXT] [--user USER] [--expires WHEN]\n"
                "         [--service SERVICE]... [--network CIDR]... [--scope SCOPE]...\n"
+               "         [--output FILE] [--format FORMAT]\n"
                "                        Create a key; print its ID and its secret (once)\n"
                "  list [--user USER | --all]\n"
                "                        List your keys, USER's keys, or all you may manage\n"
                "  show ID               Show every field of a key\n"
+               "  update ID [--name NAME] [--description TEXT] [--expires WHEN]\n"
+               "         [--service SERVICE]... [--network CIDR]... [--scope SCOPE]...\n"
+               "         [--clear-services] [--clear-networks] [--clear-scopes]\n"
+               "                        Change a key's settings; a list given replaces the\n"
+               "                        old one, --clear-* lifts the restriction\n"
+               "  deactivate ID         Make logins with a key fail, keeping its secret\n"
+               "  reactivate ID         Make a deactivated key work again\n"
+               "  rotate ID [--grace SPAN] [--output FILE] [--format FORMAT]\n"
+               "                        Give a key a new secret and print it (once); with\n"
+               "                        --grace the old secret works for SPAN more\n"
+               "  summary [--within SPAN]\n"
+               "                        Count the keys by state, and those expiring within\n"
+               "                        SPAN (default 30d)\n"
                "  delete ID             Delete a key; logins with it fail at once\n"
                "  help                  Show this help\n"
                "\n"
@@ -119,11 +172,15 @@ static void help(void) {
                "      --socket=PATH     Use accesskeyd's private socket at PATH\n"
                "      --timeout=MS      Give up on a call after MS milliseconds (default %2$u)\n"
                "      --json            Print JSON instead of text\n"
+               "      --output=FILE     create, rotate: write the ID and secret to FILE, a new\n"
+               "                        file of mode 0600, rather than to standard output\n"
+               "      --format=FORMAT   create, rotate: text, csv, env or json\n"
                "  -h, --help            Show this help\n"
                "      --version         Show the version\n"
                "\n"
                "WHEN is 'never', a UTC date YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ, or a time\n"
                "from now: Nw, Nd, Nh or Nm (weeks, days, hours, minutes), e.g. 90d.\n"
+               "SPAN is Nw, Nd, Nh, Nm or Ns, e.g. 10m.\n"
                "\n"
                "Exit status: 0 success, 1 failure reported by accesskeyd, 2 usage error.\n"
                "See accesskeyctl(1).\n",
@@ -152,6 +209,25 @@ static const char *format_relative(uint64_t usec, uint64_t now, char buf[static 
         uint64_t n = (d + units[i].sec / 2) / units[i].sec;
         snprintf(buf, 48, future ? " (in %" PRIu64 " %s%s)" : " (%" PRIu64 " %s%s ago)", n,
                  units[i].name, n == 1 ? "" : "s");
+        return buf;
+}
+
+/* "10 minutes", "30 days": a span in its largest whole unit. */
+static const char *format_span(uint64_t usec, char buf[static 48]) {
+        static const struct {
+                uint64_t sec;
+                const char *name;
+        } units[] = {
+                { 7 * 24 * 3600, "week" }, { 24 * 3600, "day" }, { 3600, "hour" },
+                { 60, "minute" },          { 1, "second" },
+        };
+        uint64_t sec = usec / USEC_PER_SEC;
+        size_t i = 0;
+
+        while (i < ELEMENTSOF(units) - 1 && (sec < units[i].sec || sec % units[i].sec != 0))
+                i++;
+        uint64_t n = sec / units[i].sec;
+        snprintf(buf, 48, "%" PRIu64 " %s%s", n, units[i].name, n == 1 ? "" : "s");
         return buf;
 }
 
@@ -309,13 +385,24 @@ typedef enum verb {
         VERB_LIST,
         VERB_SHOW,
         VERB_DELETE,
+        VERB_UPDATE,
+        VERB_DEACTIVATE,
+        VERB_REACTIVATE,
+        VERB_ROTATE,
+        VERB_SUMMARY,
 } verb;
+
+/* Whether the verb works on one key named by its ID. */
+static bool verb_takes_id(verb v) {
+        return v != VERB_CREATE && v != VERB_LIST && v != VERB_SUMMARY;
+}
 
 /* What to do next.  The daemon's message already says what to change for a
  * refused request; the hints that only the CLI can give (its own commands,
  * the service to check) are always added, the others only when the daemon
  * said nothing. */
-static const char *hint(verb v, int r, const args *a, bool daemon_explained) {
+static const char *hint(verb v, int r, const args *a, const char *id, bool daemon_explained,
+                        char buf[static 160]) {
         switch (-r) {
         case ECONNREFUSED:
                 return "is accesskeyd running? (systemctl status accesskeyd)";
@@ -323,9 +410,18 @@ static const char *hint(verb v, int r, const args *a, bool daemon_explained) {
                 return "accesskeyd is slow or stuck: check 'systemctl status accesskeyd', or "
                        "allow more time with --timeout=MS";
         case ENOENT:
-                if (v == VERB_SHOW || v == VERB_DELETE)
+                if (verb_takes_id(v))
                         return getuid() == 0 ? "list the keys with '" PROGRAM " list --all'"
                                              : "list your keys with '" PROGRAM " list'";
+                break;
+        case EKEYEXPIRED:
+                if (id) {
+                        snprintf(buf, 160,
+                                 "extend its lifetime first with '" PROGRAM
+                                 " update %s --expires 30d'",
+                                 id);
+                        return buf;
+                }
                 break;
         default:
                 break;
@@ -354,14 +450,15 @@ static const char *hint(verb v, int r, const args *a, bool daemon_explained) {
 
 /* Reports a failed call on `what` with the library's words, the daemon's own
  * message and what to do next; returns the exit status for it. */
-static int report(ak_client *c, verb v, const args *a, const char *what, int r) {
+static int report(ak_client *c, verb v, const args *a, const char *id, const char *what, int r) {
         const char *text = ak_strerror(r);
         const char *detail = c ? ak_client_last_error(c) : NULL;
         /* When the daemon was not reached, the message is libdbus's, long
          * and no help beyond what ak_strerror() says. */
         bool transport = r == -ECONNREFUSED || r == -ETIMEDOUT;
         bool explained = !transport && !isempty(detail) && !(text && streq(detail, text));
-        const char *h = hint(v, r, a, explained);
+        char buf[160];
+        const char *h = hint(v, r, a, id, explained, buf);
 
         fprintf(stderr, PROGRAM ": %s: %s", what, text ? text : "unknown error");
         if (explained) {
@@ -431,63 +528,233 @@ static void json_wipe_string(json_object *o) {
                           (size_t) json_object_get_string_len(o));
 }
 
-static int print_created(const char *id, const char *secret, bool expires_known,
-                         uint64_t expires_at, bool json) {
-        static const char notice[] =
-                "The secret is shown only this once and cannot be recovered; store it now.";
-        uint64_t now = now_usec();
+/* ------------------------------------------------------- secret hand-off */
 
-        if (json) {
-                /* We keep a reference of our own on the secret's string so
-                 * it can be wiped whatever happened to the object. */
-                json_object *o = json_object_new_object(), *s = json_object_new_string(secret);
-                char buf[32];
-                int r = -ENOMEM;
+static const char handoff_notice[] =
+        "The secret is shown only this once and cannot be recovered; store it now.";
 
-                if (o && s && json_add_string(o, "id", id) >= 0 &&
-                    json_add(o, "secret", json_object_get(s)) >= 0 &&
-                    (!expires_known ||
-                     json_add_string(o, "expires_at", format_iso(expires_at, buf)) >= 0)) {
-                        size_t len;
-                        const char *text = json_object_to_json_string_length(
-                                o,
-                                JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-                                        JSON_C_TO_STRING_NOSLASHESCAPE,
-                                &len);
-                        if (text) {
-                                puts(text);
-                                erase_mem((char *) text, len);
-                                r = 0;
+/* A new secret on its way to the person who asked for it, from create or
+ * rotate.  It is handed over exactly once: to --output, or to stdout. */
+typedef struct handoff {
+        const char *id;
+        const char *secret;
+        bool rotated;         /* from rotate, else from create */
+        bool expires_known;   /* whether expires_at is known */
+        uint64_t expires_at;  /* 0: never */
+        uint64_t grace_until; /* rotate: when the previous secret stops, 0: already */
+        const char *file;     /* --output, or NULL for stdout */
+} handoff;
+
+/* The JSON of a hand-off, newline-terminated.  A file gets the credentials
+ * alone, {id, secret}; stdout also gets what the text would say (expiry,
+ * grace, the file), and not the secret when it went to the file.  Returns a
+ * copy to release with erase_and_free(), or NULL when out of memory. */
+static char *handoff_json(const handoff *h, bool for_file) {
+        bool with_secret = for_file || !h->file;
+        /* We keep a reference of our own on the secret's string so it can be
+         * wiped whatever happened to the object. */
+        json_object *o = json_object_new_object();
+        json_object *s = with_secret ? json_object_new_string(h->secret) : NULL;
+        char buf[32], *ret = NULL;
+        bool ok = o && (!with_secret || s) && json_add_string(o, "id", h->id) >= 0 &&
+                  (!with_secret || json_add(o, "secret", json_object_get(s)) >= 0);
+
+        if (ok && !for_file && h->file)
+                ok = json_add_string(o, "secret_file", h->file) >= 0;
+        if (ok && !for_file && h->expires_known)
+                ok = json_add_string(o, "expires_at", format_iso(h->expires_at, buf)) >= 0;
+        if (ok && !for_file && h->rotated)
+                ok = json_add_string(o, "previous_secret_expires_at",
+                                     format_iso(h->grace_until, buf)) >= 0;
+        if (ok) {
+                size_t len;
+                const char *text = json_object_to_json_string_length(
+                        o,
+                        JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                                JSON_C_TO_STRING_NOSLASHESCAPE,
+                        &len);
+                if (text) {
+                        ret = malloc(len + 2);
+                        if (ret) {
+                                memcpy(ret, text, len);
+                                ret[len] = '\n';
+                                ret[len + 1] = '\0';
                         }
+                        erase_mem((char *) text, len);
                 }
-                json_wipe_string(s);
-                json_object_put(o);
-                json_object_put(s);
-                if (r < 0)
-                        return r;
-                /* stdout stays pure JSON for the program reading it. */
-                fprintf(stderr, "%s\n", notice);
+        }
+        json_wipe_string(s);
+        json_object_put(o);
+        json_object_put(s);
+        return ret;
+}
+
+/* The credentials in format f: what --output writes, and what csv, env and
+ * json print.  Returns a copy to release with erase_and_free(), or NULL. */
+static char *handoff_format(const handoff *h, output_format f, bool for_file) {
+        char *r = NULL;
+        int n = -1;
+
+        switch (f) {
+        case FORMAT_TEXT:
+                n = asprintf(&r, "Access key ID:  %s\nSecret:         %s\n", h->id, h->secret);
+                break;
+        case FORMAT_CSV:
+                n = asprintf(&r, "access_key_id,secret\n%s,%s\n", h->id, h->secret);
+                break;
+        case FORMAT_ENV:
+                /* Both values are [A-Za-z0-9_]: no quoting needed for a
+                 * shell, a systemd EnvironmentFile= or docker --env-file. */
+                n = asprintf(&r, "ACCESSKEY_ID=%s\nACCESSKEY_SECRET=%s\n", h->id, h->secret);
+                break;
+        case FORMAT_JSON:
+                return handoff_json(h, for_file);
+        }
+        return n < 0 ? NULL : r;
+}
+
+/* The text a person reads: the ID, the secret (or where it went), the
+ * expiry, and what became of the previous secret. */
+static void print_handoff_text(const handoff *h) {
+        uint64_t now = now_usec();
+        char buf[32], rel[48];
+
+        printf("Access key ID:  %s\n", h->id);
+        if (!h->file)
+                printf("Secret:         %s\n", h->secret);
+        if (!h->expires_known) {
+                /* Rotation keeps the expiry; only a new key has a default. */
+                if (!h->rotated)
+                        printf("Expires:        the configured default (see '" PROGRAM
+                               " show %s')\n",
+                               h->id);
+        } else if (h->expires_at == 0)
+                printf("Expires:        never\n");
+        else
+                printf("Expires:        %s%s\n", format_time(h->expires_at, buf),
+                       format_relative(h->expires_at, now, rel));
+        putchar('\n');
+        if (h->rotated && h->grace_until == 0)
+                printf("The previous secret no longer works.\n");
+        else if (h->rotated)
+                printf("The previous secret keeps working until %s%s, then never again.\n",
+                       format_time(h->grace_until, buf), format_relative(h->grace_until, now, rel));
+        if (h->file) {
+                _cleanup_(freep) char *shown = sanitize(h->file);
+                printf("Secret written to %s\n", shown ? shown : h->file);
+        } else
+                printf("%s\n", handoff_notice);
+}
+
+/* Creates the --output file before the daemon is asked, so that a path that
+ * cannot be used costs neither a key nor the current secret.  O_EXCL: a
+ * secret never replaces, nor is appended to, what is there, and never
+ * follows a symbolic link planted in its place. */
+static int open_output(const char *path, int *ret_fd) {
+        _cleanup_(freep) char *shown = NULL;
+        int fd;
+
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+                *ret_fd = fd;
                 return 0;
         }
 
-        printf("Access key ID:  %s\n"
-               "Secret:         %s\n",
-               id, secret);
-        if (!expires_known)
-                printf("Expires:        the configured default (see '" PROGRAM " show %s')\n", id);
-        else if (expires_at == 0)
-                printf("Expires:        never\n");
-        else {
-                char buf[32], rel[48];
-                printf("Expires:        %s%s\n", format_time(expires_at, buf),
-                       format_relative(expires_at, now, rel));
+        int e = errno;
+        shown = sanitize(path);
+        if (e == EEXIST)
+                fprintf(stderr,
+                        PROGRAM ": --output %s: the file exists, and a secret is never written "
+                                "over a file; choose another path or remove it first\n",
+                        shown ? shown : path);
+        else
+                fprintf(stderr, PROGRAM ": --output %s: cannot create the file: %s\n",
+                        shown ? shown : path, strerror(e));
+        return -e;
+}
+
+/* The request failed: the file made by open_output() is empty; remove it. */
+static void discard_output(const char *path, int *fd) {
+        if (*fd < 0)
+                return;
+        (void) close(*fd);
+        *fd = -1;
+        (void) unlink(path);
+}
+
+/* Writes data to the new file at path, open as *fd, and makes it durable
+ * before we say it is there.  On failure the file is removed, so that no
+ * partial secret is left behind.  Closes *fd in any case. */
+static int write_output(const char *path, int *fd, const char *data) {
+        size_t len = strlen(data);
+        ssize_t n = write(*fd, data, len);
+        int r = 0;
+
+        if (n < 0)
+                r = -errno;
+        else if ((size_t) n != len)
+                r = -ENOSPC; /* a regular file takes less only when the disk is full */
+        else if (fsync(*fd) < 0)
+                r = -errno;
+        if (close(*fd) < 0 && r == 0)
+                r = -errno;
+        *fd = -1;
+
+        if (r < 0) {
+                _cleanup_(freep) char *shown = sanitize(path);
+                (void) unlink(path);
+                fprintf(stderr,
+                        PROGRAM ": --output %s: writing the secret failed: %s; the file "
+                                "was removed\n",
+                        shown ? shown : path, strerror(-r));
         }
-        printf("\n%s\n", notice);
-        return 0;
+        return r;
+}
+
+/* Hands the secret over: into the --output file open as *fd, or to stdout
+ * in the chosen format.  Returns a negative errno when it did not arrive. */
+static int deliver_secret(const handoff *h, const args *a, int *fd) {
+        /* A reader that went away must not kill us silently: the user has to
+         * learn that the secret was lost. */
+        (void) signal(SIGPIPE, SIG_IGN);
+
+        if (h->file) {
+                _cleanup_(erase_and_freep) char *data = handoff_format(h, a->format, true);
+                if (!data) {
+                        discard_output(h->file, fd);
+                        return -ENOMEM;
+                }
+                return write_output(h->file, fd, data);
+        }
+
+        if (a->format == FORMAT_TEXT)
+                print_handoff_text(h);
+        else {
+                _cleanup_(erase_and_freep) char *data = handoff_format(h, a->format, false);
+                if (!data)
+                        return -ENOMEM;
+                fputs(data, stdout);
+                /* stdout stays pure data for the program reading it. */
+                fprintf(stderr, "%s\n", handoff_notice);
+        }
+        return finish_output();
+}
+
+/* After the secret went to a file: the rest, on stdout. */
+static int print_receipt(const handoff *h, const args *a) {
+        if (a->json) {
+                _cleanup_(erase_and_freep) char *data = handoff_json(h, false);
+                if (!data)
+                        return oom();
+                fputs(data, stdout);
+        } else
+                print_handoff_text(h);
+        return finish_output() < 0 ? EXIT_DAEMON : EXIT_OK;
 }
 
 static int cmd_create(ak_client *c, const args *a, char **argv) {
         _cleanup_(freep) char *id = NULL;
+        _cleanup_(closep) int fd = -1;
         char *secret = NULL;
         ak_create_options opts = {
                 .owner = a->user,
@@ -497,8 +764,7 @@ static int cmd_create(ak_client *c, const args *a, char **argv) {
                 .networks = (const char *const *) a->networks,
                 .scopes = (const char *const *) a->scopes,
         };
-        bool expires_known;
-        uint64_t expires_at = 0;
+        handoff h = { .file = a->output };
         int r;
 
         if (a->expires) {
@@ -506,13 +772,17 @@ static int cmd_create(ak_client *c, const args *a, char **argv) {
                 opts.expires_at = a->expires_at;
         }
 
+        if (a->output && open_output(a->output, &fd) < 0)
+                return EXIT_DAEMON;
+
         r = ak_create_key(c, &opts, &id, &secret);
         if (r < 0) {
                 char what[300];
                 _cleanup_(freep) char *n = sanitize(a->name);
+                discard_output(a->output, &fd);
                 snprintf(what, sizeof what, "creating key '%s'%s%s", n ? n : a->name,
                          a->user ? " for user " : "", a->user ? a->user : "");
-                return report(c, VERB_CREATE, a, what, r);
+                return report(c, VERB_CREATE, a, NULL, what, r);
         }
 
         /* The daemon has the last word on the expiry (a configured default or
@@ -520,29 +790,181 @@ static int cmd_create(ak_client *c, const args *a, char **argv) {
          * and the only copy of the secret. */
         ak_key *k = NULL;
         if (ak_get_key(c, id, &k) >= 0) {
-                expires_known = true;
-                expires_at = k->expires_at;
+                h.expires_known = true;
+                h.expires_at = k->expires_at;
                 ak_key_free(k);
         } else {
-                expires_known = opts.set_expires;
-                expires_at = opts.expires_at;
+                h.expires_known = opts.set_expires;
+                h.expires_at = opts.expires_at;
         }
 
-        /* A reader that went away must not kill us silently: the user has to
-         * learn that the secret was lost. */
-        (void) signal(SIGPIPE, SIG_IGN);
-        r = print_created(id, secret, expires_known, expires_at, a->json);
+        h.id = id;
+        h.secret = secret;
+        r = deliver_secret(&h, a, &fd);
         ak_secret_free(secret);
-        if (r >= 0)
-                r = finish_output();
+        h.secret = NULL;
         if (r < 0) {
                 fprintf(stderr,
-                        PROGRAM ": key %s: the secret could not be printed and is lost; delete "
-                                "the key with '" PROGRAM " delete %s' and create a new one\n",
-                        id, id);
+                        PROGRAM ": key %s: the secret could not be %s and is lost; delete the key "
+                                "with '" PROGRAM " delete %s' and create a new one\n",
+                        id, a->output ? "written" : "printed", id);
                 return EXIT_DAEMON;
         }
+        return a->output ? print_receipt(&h, a) : EXIT_OK;
+}
+
+static int cmd_rotate(ak_client *c, const args *a, char **argv) {
+        const char *id = argv[0];
+        _cleanup_(closep) int fd = -1;
+        char *secret = NULL, what[64];
+        handoff h = { .id = id, .rotated = true, .file = a->output };
+        uint64_t now;
+        bool active = true;
+        int r;
+
+        if (a->output && open_output(a->output, &fd) < 0)
+                return EXIT_DAEMON;
+
+        now = now_usec();
+        r = ak_rotate_secret(c, id, a->grace_usec, &secret);
+        if (r < 0) {
+                discard_output(a->output, &fd);
+                snprintf(what, sizeof what, "key %s", id);
+                return report(c, VERB_ROTATE, a, id, what, r);
+        }
+
+        /* As for create: the key's own record has the exact times, but the
+         * secret goes out whether or not it can be read. */
+        ak_key *k = NULL;
+        if (ak_get_key(c, id, &k) >= 0) {
+                h.expires_known = true;
+                h.expires_at = k->expires_at;
+                if (k->rotated_at != 0)
+                        now = k->rotated_at;
+                active = k->active;
+                ak_key_free(k);
+        }
+        h.grace_until = a->grace_usec > 0 ? now + a->grace_usec : 0;
+
+        h.secret = secret;
+        r = deliver_secret(&h, a, &fd);
+        ak_secret_free(secret);
+        h.secret = NULL;
+        if (r < 0) {
+                char buf[32];
+                fprintf(stderr,
+                        PROGRAM ": key %s: the new secret could not be %s and is lost; %s%s%s"
+                                "rotate again with '" PROGRAM " rotate %s'\n",
+                        id, a->output ? "written" : "printed",
+                        h.grace_until ? "the previous secret works until " : "",
+                        h.grace_until ? format_time(h.grace_until, buf) : "",
+                        h.grace_until ? "; " : "", id);
+                return EXIT_DAEMON;
+        }
+        /* A new secret for a key that does not work is likely a surprise. */
+        if (!active)
+                fprintf(stderr,
+                        PROGRAM ": note: key %s is inactive; logins with it fail until '" PROGRAM
+                                " reactivate %s'\n",
+                        id, id);
+        else if (h.expires_known && h.expires_at != 0 && h.expires_at <= now_usec())
+                fprintf(stderr,
+                        PROGRAM ": note: key %s has expired; logins with it fail until you "
+                                "extend it with '" PROGRAM " update %s --expires 30d'\n",
+                        id, id);
+        return a->output ? print_receipt(&h, a) : EXIT_OK;
+}
+
+static int cmd_update(ak_client *c, const args *a, char **argv) {
+        const char *id = argv[0];
+        ak_update_options opts = {
+                .name = a->name,
+                .description = a->description,
+                .set_expires = a->expires != NULL,
+                .expires_at = a->expires_at,
+                /* A list given replaces the old one; --clear-* gives the
+                 * empty list, which lifts the restriction. */
+                .set_services = a->services || (a->seen & OPT_CLEAR_SERVICES),
+                .services = (const char *const *) a->services,
+                .set_networks = a->networks || (a->seen & OPT_CLEAR_NETWORKS),
+                .networks = (const char *const *) a->networks,
+                .set_scopes = a->scopes || (a->seen & OPT_CLEAR_SCOPES),
+                .scopes = (const char *const *) a->scopes,
+        };
+        char what[64];
+        int r;
+
+        r = ak_update_key(c, id, &opts);
+        if (r < 0) {
+                snprintf(what, sizeof what, "key %s", id);
+                return report(c, VERB_UPDATE, a, id, what, r);
+        }
         return EXIT_OK;
+}
+
+static int set_active(ak_client *c, const args *a, const char *id, bool active) {
+        char what[64];
+        int r;
+
+        r = active ? ak_reactivate_key(c, id) : ak_deactivate_key(c, id);
+        if (r < 0) {
+                snprintf(what, sizeof what, "key %s", id);
+                return report(c, active ? VERB_REACTIVATE : VERB_DEACTIVATE, a, id, what, r);
+        }
+        return EXIT_OK;
+}
+
+static int cmd_deactivate(ak_client *c, const args *a, char **argv) {
+        return set_active(c, a, argv[0], false);
+}
+
+static int cmd_reactivate(ak_client *c, const args *a, char **argv) {
+        return set_active(c, a, argv[0], true);
+}
+
+static int cmd_summary(ak_client *c, const args *a, char **argv) {
+        ak_summary s = {};
+        char span[48], label[80];
+        int r;
+
+        r = ak_get_summary(c, a->within_usec, &s);
+        if (r < 0)
+                return report(c, VERB_SUMMARY, a, NULL, "counting the keys", r);
+        if (s.within == 0)
+                s.within = a->within_usec ? a->within_usec : SUMMARY_DEFAULT_WITHIN_USEC;
+
+        if (a->json) {
+                json_object *o = json_object_new_object();
+                uint64_t within = s.within / USEC_PER_SEC;
+                const struct {
+                        const char *key;
+                        uint64_t v;
+                } fields[] = {
+                        { "total", s.total },       { "active", s.active },
+                        { "inactive", s.inactive }, { "expired", s.expired },
+                        { "expiring", s.expiring }, { "within_seconds", within },
+                };
+                for (size_t i = 0; o && i < ELEMENTSOF(fields); i++) {
+                        int64_t v = fields[i].v > INT64_MAX ? INT64_MAX : (int64_t) fields[i].v;
+                        if (json_add(o, fields[i].key, json_object_new_int64(v)) < 0) {
+                                json_object_put(o);
+                                o = NULL;
+                        }
+                }
+                if (!o)
+                        return oom();
+                json_print(o);
+                json_object_put(o);
+        } else {
+                snprintf(label, sizeof label, "Expiring within %s:", format_span(s.within, span));
+                int w = (int) strlen(label) + 2;
+                printf("%-*s%" PRIu64 "\n", w, "Total:", s.total);
+                printf("%-*s%" PRIu64 "\n", w, "Active:", s.active);
+                printf("%-*s%" PRIu64 "\n", w, "Inactive:", s.inactive);
+                printf("%-*s%" PRIu64 "\n", w, "Expired:", s.expired);
+                printf("%-*s%" PRIu64 "\n", w, label, s.expiring);
+        }
+        return finish_output() < 0 ? EXIT_DAEMON : EXIT_OK;
 }
 
 static int key_compare(const void *x, const void *y) {
@@ -636,7 +1058,7 @@ static int cmd_list(ak_client *c, const args *a, char **argv) {
                         snprintf(what, sizeof what, "listing the keys of user %s", a->user);
                 else
                         snprintf(what, sizeof what, "listing your keys");
-                return report(c, VERB_LIST, a, what, r);
+                return report(c, VERB_LIST, a, NULL, what, r);
         }
 
         if (n > 1)
@@ -734,7 +1156,7 @@ static int cmd_show(ak_client *c, const args *a, char **argv) {
         r = ak_get_key(c, id, &k);
         if (r < 0) {
                 snprintf(what, sizeof what, "key %s", id);
-                return report(c, VERB_SHOW, a, what, r);
+                return report(c, VERB_SHOW, a, id, what, r);
         }
 
         if (a->json) {
@@ -759,7 +1181,7 @@ static int cmd_delete(ak_client *c, const args *a, char **argv) {
         r = ak_delete_key(c, id);
         if (r < 0) {
                 snprintf(what, sizeof what, "key %s", id);
-                return report(c, VERB_DELETE, a, what, r);
+                return report(c, VERB_DELETE, a, id, what, r);
         }
         return EXIT_OK;
 }
@@ -777,13 +1199,20 @@ typedef struct command {
 static const command commands[] = {
         { "create", 0, NULL,
           OPT_NAME | OPT_DESCRIPTION | OPT_USER | OPT_EXPIRES | OPT_SERVICE | OPT_NETWORK |
-                  OPT_SCOPE,
+                  OPT_SCOPE | OPT_OUTPUT | OPT_FORMAT,
           cmd_create },
         { "list", 0, NULL, OPT_USER | OPT_ALL, cmd_list },
         { "show", 1, "ID", 0, cmd_show },
+        { "update", 1, "ID", OPTS_CHANGE, cmd_update },
+        { "deactivate", 1, "ID", 0, cmd_deactivate },
+        { "reactivate", 1, "ID", 0, cmd_reactivate },
+        { "rotate", 1, "ID", OPT_GRACE | OPT_OUTPUT | OPT_FORMAT, cmd_rotate },
+        { "summary", 0, NULL, OPT_WITHIN, cmd_summary },
         { "delete", 1, "ID", 0, cmd_delete },
         { "help", 0, NULL, 0, NULL },
 };
+
+#define COMMAND_LIST "create, list, show, update, deactivate, reactivate, rotate, summary or delete"
 
 /* Whether an argument may hold a secret ("ID:SECRET" or a bare secret pasted
  * by mistake): such an argument is never echoed, so that it does not end up on
@@ -816,6 +1245,38 @@ static int verify_id(const char *s) {
                            shown ? shown : "");
 }
 
+static int verify_expires(args *a) {
+        int r;
+
+        if (!a->expires)
+                return 0;
+        r = parse_expiry(a->expires, now_usec(), &a->expires_at);
+        if (r == -ERANGE)
+                return usage_error("--expires %s: the time must lie in the future and before the "
+                                   "year 10000",
+                                   a->expires);
+        if (r < 0)
+                return usage_error("--expires %s: expected 'never', a UTC date YYYY-MM-DD or "
+                                   "YYYY-MM-DDTHH:MM:SSZ, or a time from now such as 90d, 2w, 12h "
+                                   "or 30m",
+                                   a->expires);
+        return 0;
+}
+
+/* --grace and --within: a span from now. */
+static int verify_span(const char *option, const char *s, uint64_t *ret) {
+        int r = parse_timespan(s, ret);
+        if (r == -ERANGE)
+                return usage_error("%s %s: the span must be more than zero and less than 10000 "
+                                   "years",
+                                   option, s);
+        if (r < 0)
+                return usage_error("%s %s: expected a number followed by w, d, h, m or s (weeks, "
+                                   "days, hours, minutes, seconds), such as 10m or 30d",
+                                   option, s);
+        return 0;
+}
+
 static int verify_args(const command *cmd, args *a, char **argv) {
         unsigned extra = a->seen & ~cmd->options;
 
@@ -824,26 +1285,47 @@ static int verify_args(const command *cmd, args *a, char **argv) {
                         return usage_error("option %s does not apply to '%s'", option_names[i],
                                            cmd->name);
 
-        if (streq(cmd->name, "create")) {
-                int r;
+        if (streq(cmd->name, "create") && isempty(a->name))
+                return usage_error("'create' needs a name for the key: --name NAME");
+        if (streq(cmd->name, "update")) {
+                static const struct {
+                        unsigned list, clear;
+                        const char *name;
+                } lists[] = {
+                        { OPT_SERVICE, OPT_CLEAR_SERVICES, "service" },
+                        { OPT_NETWORK, OPT_CLEAR_NETWORKS, "network" },
+                        { OPT_SCOPE, OPT_CLEAR_SCOPES, "scope" },
+                };
 
-                if (isempty(a->name))
-                        return usage_error("'create' needs a name for the key: --name NAME");
-                if (a->expires) {
-                        r = parse_expiry(a->expires, now_usec(), &a->expires_at);
-                        if (r == -ERANGE)
-                                return usage_error("--expires %s: the time must lie in the future "
-                                                   "and before the year 10000",
-                                                   a->expires);
-                        if (r < 0)
-                                return usage_error("--expires %s: expected 'never', a UTC date "
-                                                   "YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ, or a time "
-                                                   "from now such as 90d, 2w, 12h or 30m",
-                                                   a->expires);
-                }
+                if (!(a->seen & OPTS_CHANGE))
+                        return usage_error("'update' needs something to change: --name, "
+                                           "--description, --expires, --service, --network, "
+                                           "--scope or a --clear-* option");
+                if (a->name && isempty(a->name))
+                        return usage_error("--name needs a value: a key always has a name");
+                for (size_t i = 0; i < ELEMENTSOF(lists); i++)
+                        if ((a->seen & lists[i].list) && (a->seen & lists[i].clear))
+                                return usage_error("--%1$s and --clear-%1$ss contradict each "
+                                                   "other: --%1$s alone replaces the list",
+                                                   lists[i].name);
         }
+        if (verify_expires(a) != 0)
+                return EXIT_USAGE;
+        if (a->grace && verify_span("--grace", a->grace, &a->grace_usec) != 0)
+                return EXIT_USAGE;
+        if (a->within && verify_span("--within", a->within, &a->within_usec) != 0)
+                return EXIT_USAGE;
         if (streq(cmd->name, "list") && a->user && a->all)
                 return usage_error("'list' takes either --user USER or --all, not both");
+
+        /* --format says what the secret is handed over as; --json what
+         * stdout holds.  Without --output both are about stdout. */
+        if (!(a->seen & OPT_FORMAT))
+                a->format = a->json ? FORMAT_JSON : FORMAT_TEXT;
+        else if (a->json && !a->output && a->format != FORMAT_JSON)
+                return usage_error("--json and --format %s both say what to print; give one, or "
+                                   "--output FILE to write the secret as %s",
+                                   format_names[a->format], format_names[a->format]);
 
         for (unsigned i = 0; i < cmd->n_args; i++)
                 if (streq(cmd->args, "ID") && verify_id(argv[i]) != 0)
@@ -879,6 +1361,13 @@ enum {
         ARG_NETWORK,
         ARG_SCOPE,
         ARG_ALL,
+        ARG_CLEAR_SERVICES,
+        ARG_CLEAR_NETWORKS,
+        ARG_CLEAR_SCOPES,
+        ARG_GRACE,
+        ARG_WITHIN,
+        ARG_OUTPUT,
+        ARG_FORMAT,
 };
 
 /* Options may come before or after the command, as with systemctl. */
@@ -898,6 +1387,13 @@ static int parse_argv(int argc, char **argv, args *a, bool *ret_done) {
                 { "network", required_argument, NULL, ARG_NETWORK },
                 { "scope", required_argument, NULL, ARG_SCOPE },
                 { "all", no_argument, NULL, ARG_ALL },
+                { "clear-services", no_argument, NULL, ARG_CLEAR_SERVICES },
+                { "clear-networks", no_argument, NULL, ARG_CLEAR_NETWORKS },
+                { "clear-scopes", no_argument, NULL, ARG_CLEAR_SCOPES },
+                { "grace", required_argument, NULL, ARG_GRACE },
+                { "within", required_argument, NULL, ARG_WITHIN },
+                { "output", required_argument, NULL, ARG_OUTPUT },
+                { "format", required_argument, NULL, ARG_FORMAT },
                 {},
         };
         int c;
@@ -972,6 +1468,42 @@ static int parse_argv(int argc, char **argv, args *a, bool *ret_done) {
                         a->seen |= OPT_ALL;
                         a->all = true;
                         break;
+                case ARG_CLEAR_SERVICES:
+                        a->seen |= OPT_CLEAR_SERVICES;
+                        break;
+                case ARG_CLEAR_NETWORKS:
+                        a->seen |= OPT_CLEAR_NETWORKS;
+                        break;
+                case ARG_CLEAR_SCOPES:
+                        a->seen |= OPT_CLEAR_SCOPES;
+                        break;
+                case ARG_GRACE:
+                        a->seen |= OPT_GRACE;
+                        a->grace = optarg;
+                        break;
+                case ARG_WITHIN:
+                        a->seen |= OPT_WITHIN;
+                        a->within = optarg;
+                        break;
+                case ARG_OUTPUT:
+                        if (isempty(optarg))
+                                return usage_error("--output needs the path of a new file");
+                        a->seen |= OPT_OUTPUT;
+                        a->output = optarg;
+                        break;
+                case ARG_FORMAT: {
+                        size_t i = 0;
+                        while (i < ELEMENTSOF(format_names) && !streq(format_names[i], optarg))
+                                i++;
+                        if (i == ELEMENTSOF(format_names)) {
+                                _cleanup_(freep) char *shown = quote_arg(optarg);
+                                return usage_error("--format %s: expected text, csv, env or json",
+                                                   shown ? shown : "");
+                        }
+                        a->seen |= OPT_FORMAT;
+                        a->format = (output_format) i;
+                        break;
+                }
                 case '?':
                         /* getopt_long() has said what was wrong. */
                         fputs("Try '" PROGRAM " --help' for more information.\n", stderr);
@@ -996,7 +1528,7 @@ int main(int argc, char **argv) {
                 goto out;
 
         if (optind >= argc) {
-                r = usage_error("no command given: use create, list, show or delete");
+                r = usage_error("no command given: use " COMMAND_LIST);
                 goto out;
         }
         for (size_t i = 0; i < ELEMENTSOF(commands); i++)
@@ -1004,8 +1536,7 @@ int main(int argc, char **argv) {
                         cmd = &commands[i];
         if (!cmd) {
                 _cleanup_(freep) char *shown = quote_arg(argv[optind]);
-                r = usage_error("unknown command '%s': use create, list, show or delete",
-                                shown ? shown : "");
+                r = usage_error("unknown command '%s': use " COMMAND_LIST, shown ? shown : "");
                 goto out;
         }
         optind++;

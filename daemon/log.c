@@ -21,9 +21,10 @@ void log_msg(int priority, const char *fmt, ...) {
                                              "warning", "notice", "info", "debug" };
         va_list ap;
 
-        if (priority == LOG_DEBUG && !debug_on)
+        if ((priority & LOG_PRIMASK) == LOG_DEBUG && !debug_on)
                 return;
-        /* Under systemd, "<N>" lets the journal record the priority. */
+        /* Under systemd, "<N>" lets the journal record the priority and
+         * the facility (authpriv for logins). */
         if (getenv("JOURNAL_STREAM"))
                 fprintf(stderr, "<%d>", priority);
         else

@@ -15,3 +15,5 @@ void log_msg(int priority, const char *fmt, ...) __attribute__((format(printf, 2
 #define log_notice(...) log_msg(LOG_NOTICE, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+/* Audit records of logins go to the authpriv facility. */
+#define log_auth(priority, ...) log_msg(LOG_AUTHPRIV | (priority), __VA_ARGS__)

@@ -583,6 +583,14 @@ static bool secret_matches(call *c, const key_record *rec, const char *id, const
         return ok;
 }
 
+/* One audit line per authentication, whatever its outcome; never the
+ * secret. */
+static void audit_auth(const call *c, int priority, const char *id, const char *user, const char *service,
+                       const char *rhost, const char *result, const char *reason) {
+        log_auth(priority, "auth: key=%s user=%s service=%s rhost=%s caller=%u result=%s%s%s", id, strempty(user),
+                 strempty(service), strempty(rhost), c->who.uid, result, reason ? " reason=" : "", strempty(reason));
+}
+
 static int method_authenticate(call *c, DBusMessage **ret) {
         _cleanup_(freep) char *user = NULL, *service = NULL, *rhost = NULL, *tty = NULL;
         _cleanup_(key_record_freep) key_record *rec = NULL;
@@ -632,8 +640,7 @@ static int method_authenticate(call *c, DBusMessage **ret) {
         if (ratelimit_blocked(c->m->failures, source, now, cfg->rate_limit_burst, cfg->rate_limit_interval, &wait) ||
             ratelimit_blocked(c->m->failures, keysource, now, cfg->rate_limit_burst, cfg->rate_limit_interval,
                               &wait)) {
-                log_notice("auth: key=%s user=%s service=%s rhost=%s caller=%u result=ratelimited", id,
-                           strempty(user), strempty(service), strempty(rhost), c->who.uid);
+                audit_auth(c, LOG_NOTICE, id, user, service, rhost, "ratelimited", NULL);
                 r = fail(c, -EBUSY, "too many failed attempts from %s; try again in %" PRIu64 " s", source + 5,
                          (wait + USEC_PER_SEC - 1) / USEC_PER_SEC);
                 goto done;
@@ -649,9 +656,7 @@ static int method_authenticate(call *c, DBusMessage **ret) {
                 ratelimit_fail(c->m->failures, keysource, now, cfg->rate_limit_interval);
                 if (rec)
                         (void) usage_note_failure(c->m->usage, rec->id);
-                log_notice("auth: key=%s user=%s service=%s rhost=%s caller=%u result=failure reason=%s", id,
-                           strempty(user), strempty(service), strempty(rhost), c->who.uid,
-                           rec ? "wrong secret" : "unknown key");
+                audit_auth(c, LOG_NOTICE, id, user, service, rhost, "failure", rec ? "wrong secret" : "unknown key");
                 r = fail(c, -EKEYREJECTED, "authentication failed");
                 goto done;
         }
@@ -668,16 +673,13 @@ static int method_authenticate(call *c, DBusMessage **ret) {
         policy_verdict v = policy_decide(rec, &req, now);
         if (v != POLICY_ALLOW) {
                 (void) usage_note_failure(c->m->usage, rec->id);
-                log_notice("auth: key=%s user=%s service=%s rhost=%s caller=%u result=refused reason=%s", id,
-                           strempty(user), strempty(service), strempty(rhost), c->who.uid,
-                           policy_verdict_to_string(v));
+                audit_auth(c, LOG_NOTICE, id, user, service, rhost, "refused", policy_verdict_to_string(v));
                 r = fail(c, policy_verdict_to_errno(v), "access key %s: %s", id, policy_verdict_to_string(v));
                 goto done;
         }
 
         (void) usage_note_success(c->m->usage, rec->id, now, service, rhost);
-        log_info("auth: key=%s user=%s service=%s rhost=%s caller=%u result=success", id, strempty(user),
-                 strempty(service), strempty(rhost), c->who.uid);
+        audit_auth(c, LOG_INFO, id, user, service, rhost, "success", NULL);
 
         DBusMessage *reply = dbus_message_new_method_return(c->msg);
         DBusMessageIter a;

@@ -1,0 +1,457 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Security properties on a real bus and daemon: the authorization matrix
+ * over every Manager method and five real callers, the bus policy, bad
+ * input over D-Bus (refused, naming the field, memory bounded, nothing
+ * stored), and no secret in any log.
+ */
+#include <check.h>
+#include <dbus/dbus.h>
+#include <errno.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "accesskey.h"
+#include "credential.h"
+#include "harness.h"
+#include "util.h"
+
+#define UID_SYS 3 /* Debian's sys: another ordinary user */
+
+static harness h;
+static char key_id[AK_ID_LEN + 1];     /* owned by bin */
+static char key_secret[AK_SECRET_LEN + 1];
+
+static void start(void) {
+        FILE *f;
+        memset(&h, 0, sizeof(h));
+        harness_start_bus(&h);
+        f = fopen(h.config_path, "we");
+        ck_assert_ptr_nonnull(f);
+        /* daemon (uid 1) administers; bin (2) owns; sys (3) and nobody
+         * are others. */
+        fputs("AdminGroup = daemon\nMaxKeysPerUser = 100\n", f);
+        fclose(f);
+        harness_start_daemon(&h, NULL);
+}
+
+static void stop(void) {
+        harness_stop(&h);
+}
+
+/* Runs fn as uid in a child with its own connection; returns its exit. */
+static int run_as(uid_t uid, int (*fn)(void)) {
+        fflush(NULL);
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                if (uid != 0 && (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0))
+                        _exit(100);
+                _exit(fn());
+        }
+        int st;
+        ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static ak_client *open_client(void) {
+        ak_client *c = NULL;
+        if (ak_client_open(h.bus_address, NULL, 5000, &c) < 0)
+                _exit(101);
+        return c;
+}
+
+/* Each action returns 0 when allowed and done, 1 when refused as
+ * NotFound, 2 when refused as PermissionDenied, 3 otherwise. */
+static int verdict(int r) {
+        return r == 0 ? 0 : r == -ENOENT ? 1 : r == -EACCES ? 2 : 3;
+}
+
+static int do_get(void) {
+        ak_client *c = open_client();
+        ak_key *k = NULL;
+        int r = ak_get_key(c, key_id, &k);
+        ak_key_free(k);
+        return verdict(r);
+}
+static int do_update(void) {
+        ak_update_options o = { .description = "touched" };
+        return verdict(ak_update_key(open_client(), key_id, &o));
+}
+static int do_deactivate(void) {
+        ak_client *c = open_client();
+        int r = ak_deactivate_key(c, key_id);
+        /* Leave it as it was for the next caller. */
+        if (r == 0)
+                (void) ak_reactivate_key(c, key_id);
+        return verdict(r);
+}
+static int do_reactivate(void) {
+        return verdict(ak_reactivate_key(open_client(), key_id));
+}
+static int do_rotate(void) {
+        char *s = NULL;
+        int r = ak_rotate_secret(open_client(), key_id, 7 * 24 * 3600 * USEC_PER_SEC, &s);
+        ak_secret_free(s);
+        return verdict(r);
+}
+static int do_list_owner(void) {
+        ak_key **k = NULL;
+        size_t n = 0;
+        ak_list_filter f = { .owner = "bin" };
+        int r = ak_list_keys(open_client(), &f, &k, &n);
+        ak_key_list_free(k, n);
+        return verdict(r < 0 ? r : 0);
+}
+static int do_list_all(void) {
+        ak_key **k = NULL;
+        size_t n = 0;
+        ak_list_filter f = { .all = true };
+        int r = ak_list_keys(open_client(), &f, &k, &n);
+        ak_key_list_free(k, n);
+        return verdict(r < 0 ? r : 0);
+}
+static int do_create_for_bin(void) {
+        char *id = NULL, *s = NULL;
+        ak_create_options o = { .name = "matrix", .owner = "bin" };
+        int r = ak_create_key(open_client(), &o, &id, &s);
+        free(id);
+        ak_secret_free(s);
+        return verdict(r);
+}
+static int do_summary(void) {
+        ak_summary s;
+        return verdict(ak_get_summary(open_client(), 0, &s));
+}
+static int do_authenticate(void) {
+        ak_auth_request req = { .user = "bin", .service = "sshd" };
+        ak_auth_result *res = NULL;
+        int r = ak_authenticate(open_client(), key_id, key_secret, &req, &res);
+        ak_auth_result_free(res);
+        return verdict(r);
+}
+static int do_delete(void) {
+        return verdict(ak_delete_key(open_client(), key_id));
+}
+
+START_TEST(test_authorization_matrix) {
+        static const struct {
+                const char *name;
+                int (*fn)(void);
+                /* expected for root, admin member, owner, other, nobody */
+                int expect[5];
+        } rows[] = {
+                { "GetKey", do_get, { 0, 0, 0, 1, 1 } },
+                { "UpdateKey", do_update, { 0, 0, 0, 1, 1 } },
+                { "DeactivateKey", do_deactivate, { 0, 0, 0, 1, 1 } },
+                { "ReactivateKey", do_reactivate, { 0, 0, 0, 1, 1 } },
+                { "RotateSecret", do_rotate, { 0, 0, 0, 1, 1 } },
+                { "ListKeys owner=bin", do_list_owner, { 0, 0, 0, 2, 2 } },
+                { "ListKeys all", do_list_all, { 0, 0, 2, 2, 2 } },
+                { "CreateKey owner=bin", do_create_for_bin, { 0, 0, 0, 2, 2 } },
+                { "GetSummary", do_summary, { 0, 0, 0, 0, 0 } },
+        };
+        static const uid_t callers[5] = { 0, HARNESS_UID_OTHER, HARNESS_UID_THIRD, UID_SYS, HARNESS_UID_NOBODY };
+        static const char *const caller_names[5] = { "root", "admin(daemon)", "owner(bin)", "other(sys)", "nobody" };
+
+        ak_client *c = NULL;
+        char *id, *secret;
+        ck_assert_int_eq(ak_client_open(h.bus_address, NULL, 5000, &c), 0);
+        ck_assert_int_eq(ak_create_key(c, &(ak_create_options){ .name = "bins", .owner = "bin" }, &id, &secret), 0);
+        memcpy(key_id, id, sizeof(key_id));
+        memcpy(key_secret, secret, sizeof(key_secret));
+
+        /* Authenticate is open to every local caller; the secret decides,
+         * and the login is always as the owner. */
+        for (size_t k = 0; k < 5; k++)
+                ck_assert_int_eq(run_as(callers[k], do_authenticate), 0);
+
+        for (size_t i = 0; i < ELEMENTSOF(rows); i++)
+                for (size_t k = 0; k < 5; k++) {
+                        int got = run_as(callers[k], rows[i].fn);
+                        ck_assert_msg(got == rows[i].expect[k], "%s as %s: got %d, expected %d", rows[i].name,
+                                      caller_names[k], got, rows[i].expect[k]);
+                }
+
+        /* Delete last: others cannot, the owner can. */
+        ck_assert_int_eq(run_as(UID_SYS, do_delete), 1);
+        ck_assert_int_eq(run_as(HARNESS_UID_NOBODY, do_delete), 1);
+        ck_assert_int_eq(run_as(HARNESS_UID_THIRD, do_delete), 0);
+        ck_assert_int_eq(run_as(0, do_get), 1);
+        free(id);
+        ak_secret_free(secret);
+        ak_client_close(c);
+}
+END_TEST
+
+/* ---- the bus policy ---- */
+
+static DBusConnection *bus_connect(void) {
+        DBusError e = DBUS_ERROR_INIT;
+        DBusConnection *c = dbus_connection_open_private(h.bus_address, &e);
+        if (!c || !dbus_bus_register(c, &e))
+                _exit(101);
+        return c;
+}
+
+static int try_own_name(void) {
+        DBusError e = DBUS_ERROR_INIT;
+        int r = dbus_bus_request_name(bus_connect(), "org.accesskey.KeyStore1", DBUS_NAME_FLAG_DO_NOT_QUEUE, &e);
+        /* 0: refused by the policy, as it must be. */
+        return dbus_error_is_set(&e) && streq(e.name, DBUS_ERROR_ACCESS_DENIED) ? 0 : r == -1 ? 2 : 1;
+}
+
+static int call_iface(const char *iface, const char *member) {
+        DBusError e = DBUS_ERROR_INIT;
+        DBusMessage *m = dbus_message_new_method_call("org.accesskey.KeyStore1", "/org/accesskey/KeyStore1", iface,
+                                                      member);
+        if (streq(member, "ListKeys")) {
+                DBusMessageIter it, a;
+                dbus_message_iter_init_append(m, &it);
+                dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "{sv}", &a);
+                dbus_message_iter_close_container(&it, &a);
+        }
+        DBusMessage *reply = dbus_connection_send_with_reply_and_block(bus_connect(), m, 5000, &e);
+        if (reply)
+                return 0;
+        return streq(e.name, DBUS_ERROR_ACCESS_DENIED) ? 1 : 2;
+}
+
+static int call_manager(void) {
+        return call_iface("org.accesskey.KeyStore1.Manager", "ListKeys");
+}
+static int call_other_iface(void) {
+        return call_iface("org.example.Undeclared", "Anything");
+}
+static int call_introspect(void) {
+        return call_iface("org.freedesktop.DBus.Introspectable", "Introspect");
+}
+
+START_TEST(test_bus_policy) {
+        /* Only root may own the name (and root already does). */
+        ck_assert_int_eq(run_as(HARNESS_UID_THIRD, try_own_name), 0);
+        ck_assert_int_eq(run_as(HARNESS_UID_NOBODY, try_own_name), 0);
+        /* Every user may call the Manager and introspect. */
+        ck_assert_int_eq(run_as(HARNESS_UID_NOBODY, call_manager), 0);
+        ck_assert_int_eq(run_as(HARNESS_UID_NOBODY, call_introspect), 0);
+        /* Nothing else is opened: the bus itself denies other interfaces. */
+        ck_assert_int_eq(run_as(HARNESS_UID_NOBODY, call_other_iface), 1);
+}
+END_TEST
+
+/* ---- bad input ---- */
+
+static DBusConnection *root_bus;
+
+static DBusMessage *new_call(const char *member) {
+        DBusMessage *m = dbus_message_new_method_call("org.accesskey.KeyStore1", "/org/accesskey/KeyStore1",
+                                                      "org.accesskey.KeyStore1.Manager", member);
+        ck_assert_ptr_nonnull(m);
+        return m;
+}
+
+/* Sends m; expects InvalidArgument whose message holds `needle`. */
+static void expect_invalid(DBusMessage *m, const char *needle) {
+        DBusError e = DBUS_ERROR_INIT;
+        DBusMessage *reply = dbus_connection_send_with_reply_and_block(root_bus, m, 10000, &e);
+        dbus_message_unref(m);
+        ck_assert_msg(!reply, "accepted; expected an error naming %s", needle);
+        ck_assert_str_eq(e.name, "org.accesskey.KeyStore1.Error.InvalidArgument");
+        ck_assert_msg(strstr(e.message, needle), "message '%s' lacks '%s'", e.message, needle);
+        dbus_error_free(&e);
+}
+
+static void dict_entry_string(DBusMessageIter *a, const char *key, const char *value) {
+        DBusMessageIter e, v;
+        dbus_message_iter_open_container(a, DBUS_TYPE_DICT_ENTRY, NULL, &e);
+        dbus_message_iter_append_basic(&e, DBUS_TYPE_STRING, &key);
+        dbus_message_iter_open_container(&e, DBUS_TYPE_VARIANT, "s", &v);
+        dbus_message_iter_append_basic(&v, DBUS_TYPE_STRING, &value);
+        dbus_message_iter_close_container(&e, &v);
+        dbus_message_iter_close_container(a, &e);
+}
+
+static void dict_entry_strv(DBusMessageIter *a, const char *key, size_t n, const char *value) {
+        DBusMessageIter e, v, arr;
+        dbus_message_iter_open_container(a, DBUS_TYPE_DICT_ENTRY, NULL, &e);
+        dbus_message_iter_append_basic(&e, DBUS_TYPE_STRING, &key);
+        dbus_message_iter_open_container(&e, DBUS_TYPE_VARIANT, "as", &v);
+        dbus_message_iter_open_container(&v, DBUS_TYPE_ARRAY, "s", &arr);
+        for (size_t i = 0; i < n; i++)
+                dbus_message_iter_append_basic(&arr, DBUS_TYPE_STRING, &value);
+        dbus_message_iter_close_container(&v, &arr);
+        dbus_message_iter_close_container(&e, &v);
+        dbus_message_iter_close_container(a, &e);
+}
+
+static DBusMessage *create_with(const char *key1, const char *val1, const char *listkey, size_t n, const char *elem) {
+        DBusMessage *m = new_call("CreateKey");
+        DBusMessageIter it, a;
+        dbus_message_iter_init_append(m, &it);
+        dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "{sv}", &a);
+        if (key1)
+                dict_entry_string(&a, key1, val1);
+        if (listkey)
+                dict_entry_strv(&a, listkey, n, elem);
+        dbus_message_iter_close_container(&it, &a);
+        return m;
+}
+
+static long rss_kib(pid_t pid) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        _cleanup_(freep) char *s = harness_read_file(path);
+        char *p = s ? strstr(s, "VmRSS:") : NULL;
+        return p ? strtol(p + 6, NULL, 10) : -1;
+}
+
+static size_t count_keys(void) {
+        ak_client *c = NULL;
+        ak_key **k = NULL;
+        size_t n = 0;
+        ak_list_filter f = { .all = true };
+        ck_assert_int_eq(ak_client_open(h.bus_address, NULL, 5000, &c), 0);
+        ck_assert_int_ge(ak_list_keys(c, &f, &k, &n), 0);
+        ak_key_list_free(k, n);
+        ak_client_close(c);
+        return n;
+}
+
+START_TEST(test_bad_input_over_dbus) {
+        DBusError e = DBUS_ERROR_INIT;
+        root_bus = dbus_connection_open_private(h.bus_address, &e);
+        ck_assert_ptr_nonnull(root_bus);
+        ck_assert(dbus_bus_register(root_bus, &e));
+        size_t before = count_keys();
+
+        char *big = malloc(1024 * 1024 + 1);
+        memset(big, 'a', 1024 * 1024);
+        big[1024 * 1024] = 0;
+        long rss0 = rss_kib(h.daemon_pid);
+
+        for (int round = 0; round < 20; round++) {
+                expect_invalid(create_with("name", big, NULL, 0, NULL), "'name' is too long");
+                expect_invalid(create_with("name", "ok", "services", 100000, "sshd"), "'services' has too many");
+                expect_invalid(create_with("description", big, NULL, 0, NULL), "'description' is too long");
+        }
+        expect_invalid(create_with("name", "ok", "networks", 1, "10.0.0.1/8"), "host bits");
+        expect_invalid(create_with("name", "ok", "networks", 1, "10.0.0.0/33"), "prefix");
+        expect_invalid(create_with("name", "ok", "networks", 11, "10.0.0.0/8"), "'networks' has too many");
+        expect_invalid(create_with("name", "ok", "scopes", 1, "UPPER"), "scopes");
+        expect_invalid(create_with("name", "ok", "services", 1, "ss hd"), "services");
+        expect_invalid(create_with("nmae", "typo", NULL, 0, NULL), "'nmae' is not a known option");
+        expect_invalid(create_with("name", "\x01\x02", NULL, 0, NULL), "'name' must be UTF-8 without control");
+        expect_invalid(create_with("owner", "no-such-user-xyz", NULL, 0, NULL), "no user 'no-such-user-xyz'");
+
+        /* Wrong signatures. */
+        DBusMessage *m = new_call("CreateKey");
+        const char *s = "x";
+        dbus_message_append_args(m, DBUS_TYPE_STRING, &s, DBUS_TYPE_INVALID);
+        expect_invalid(m, "a{sv}");
+        m = new_call("GetKey");
+        uint32_t u = 5;
+        dbus_message_append_args(m, DBUS_TYPE_UINT32, &u, DBUS_TYPE_INVALID);
+        expect_invalid(m, "access key ID");
+        m = new_call("GetKey");
+        const char *badid = "AK../../../etc/passwd";
+        dbus_message_append_args(m, DBUS_TYPE_STRING, &badid, DBUS_TYPE_INVALID);
+        expect_invalid(m, "not an access key ID");
+        m = new_call("Authenticate");
+        const char *id = "AKAAAAAAAAAAAAAAAAAA";
+        dbus_message_append_args(m, DBUS_TYPE_STRING, &id, DBUS_TYPE_STRING, &big, DBUS_TYPE_INVALID);
+        expect_invalid(m, "(s id, s secret, a{sv} request)");
+        m = new_call("Authenticate");
+        DBusMessageIter it, a;
+        dbus_message_iter_init_append(m, &it);
+        dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &id);
+        dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &big);
+        dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "{sv}", &a);
+        dbus_message_iter_close_container(&it, &a);
+        expect_invalid(m, "not well-formed");
+        m = new_call("UpdateKey");
+        dbus_message_iter_init_append(m, &it);
+        dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &id);
+        dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "{sv}", &a);
+        dict_entry_string(&a, "expires_at", "tomorrow");
+        dbus_message_iter_close_container(&it, &a);
+        expect_invalid(m, "'expires_at' must be an unsigned 64-bit integer");
+
+        /* Nothing was stored, and memory stayed bounded after 60 requests
+         * of a megabyte or more. */
+        ck_assert_uint_eq(count_keys(), before);
+        long rss1 = rss_kib(h.daemon_pid);
+        ck_assert_msg(rss1 - rss0 < 16 * 1024, "daemon RSS grew from %ld KiB to %ld KiB", rss0, rss1);
+        ck_assert_int_eq(kill(h.daemon_pid, 0), 0);
+        free(big);
+        dbus_connection_close(root_bus);
+        dbus_connection_unref(root_bus);
+}
+END_TEST
+
+/* ---- no secret in any log ---- */
+
+START_TEST(test_no_secret_in_logs) {
+        ak_client *c = NULL;
+        char *secrets[8] = {}, *ids[3] = {};
+        size_t ns = 0;
+        ck_assert_int_eq(ak_client_open(h.bus_address, NULL, 5000, &c), 0);
+        for (int i = 0; i < 3; i++) {
+                ck_assert_int_eq(ak_create_key(c, &(ak_create_options){ .name = "logged" }, &ids[i], &secrets[ns]), 0);
+                ns++;
+        }
+        ck_assert_int_eq(ak_rotate_secret(c, ids[0], 60 * USEC_PER_SEC, &secrets[ns++]), 0);
+        ak_auth_request req = { .user = "root", .service = "sshd", .rhost = "192.0.2.5" };
+        ak_auth_result *res;
+        for (size_t i = 0; i < ns; i++) {
+                const char *id = i == 3 ? ids[0] : ids[i];
+                ck_assert_int_eq(ak_authenticate(c, id, secrets[i], &req, &res), 0);
+                ak_auth_result_free(res);
+                /* A right secret under the wrong key, and refusals. */
+                (void) ak_authenticate(c, ids[(i + 1) % 3], secrets[i], &req, &res);
+        }
+        ak_client_close(c);
+        ck_assert_int_eq(harness_stop_daemon(&h), 0);
+
+        _cleanup_(freep) char *log = harness_read_file(h.daemon_log);
+        ck_assert_ptr_nonnull(log);
+        ck_assert_ptr_nonnull(strstr(log, "result=success")); /* the log is the real one */
+        for (size_t i = 0; i < ns; i++) {
+                /* Neither the secret nor its random part, nor the prefix. */
+                ck_assert_msg(!strstr(log, secrets[i]), "secret %zu in the log", i);
+                ck_assert_msg(!strstr(log, secrets[i] + 4), "secret body %zu in the log", i);
+                ck_assert_ptr_null(strstr(log, "aks_"));
+                ak_secret_free(secrets[i]);
+        }
+        for (int i = 0; i < 3; i++)
+                free(ids[i]);
+}
+END_TEST
+
+static Suite *suite(void) {
+        Suite *s = suite_create("security");
+        TCase *tc = tcase_create("security");
+        tcase_add_checked_fixture(tc, start, stop);
+        tcase_set_timeout(tc, 120);
+        tcase_add_test(tc, test_authorization_matrix);
+        tcase_add_test(tc, test_bus_policy);
+        tcase_add_test(tc, test_bad_input_over_dbus);
+        tcase_add_test(tc, test_no_secret_in_logs);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void) {
+        if (geteuid() != 0) {
+                fprintf(stderr, "security tests need root (a root-only bus name, other real UIDs); skipped\n");
+                return 77;
+        }
+        SRunner *sr = srunner_create(suite());
+        srunner_run_all(sr, CK_NORMAL);
+        int failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
