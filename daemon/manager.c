@@ -198,8 +198,8 @@ static int method_create_key(call *c, DBusMessage **ret) {
         if (!rec->owner_name || !rec->services || !rec->networks || !rec->scopes)
                 return -ENOMEM;
 
-        uint32_t limit = uid_is_admin(owner_uid, c->m->cfg.admin_group) ? c->m->cfg.max_keys_per_admin
-                                                                        : c->m->cfg.max_keys_per_user;
+        bool owner_admin = uid_is_admin(owner_uid, c->m->cfg.admin_group);
+        uint32_t limit = owner_admin ? c->m->cfg.max_keys_per_admin : c->m->cfg.max_keys_per_user;
         char secret[AK_SECRET_LEN + 1];
         /* 90 random bits make a collision all but impossible; the insert
          * refuses one anyway, and we draw again. */
@@ -214,9 +214,8 @@ static int method_create_key(call *c, DBusMessage **ret) {
         }
         if (r == -EDQUOT) {
                 erase_mem(secret, sizeof(secret));
-                return fail(c, r, "%s already has %u access keys, the most allowed (MaxKeysPerUser); delete one "
-                                  "first",
-                            rec->owner_name, limit);
+                return fail(c, r, "%s already has %u access keys, the most allowed (%s); delete one first",
+                            rec->owner_name, limit, owner_admin ? "MaxKeysPerAdmin" : "MaxKeysPerUser");
         }
         if (r < 0) {
                 erase_mem(secret, sizeof(secret));
@@ -629,11 +628,14 @@ static int method_authenticate(call *c, DBusMessage **ret) {
          * UID for a local login) and per key and source, before the secret
          * is looked at; only failures count, so the owner logging in from
          * elsewhere is never locked out. */
-        char source[1100], keysource[1200];
-        if (isempty(rhost))
+        char source[1100], keysource[1200], shown[1100];
+        if (isempty(rhost)) {
                 snprintf(source, sizeof(source), "uid:%u", c->who.uid);
-        else
+                snprintf(shown, sizeof(shown), "local callers of UID %u", c->who.uid);
+        } else {
                 snprintf(source, sizeof(source), "host:%s", rhost);
+                snprintf(shown, sizeof(shown), "%s", rhost);
+        }
         snprintf(keysource, sizeof(keysource), "%s/%s", id, source);
         const config *cfg = &c->m->cfg;
         uint64_t wait = 0;
@@ -641,7 +643,7 @@ static int method_authenticate(call *c, DBusMessage **ret) {
             ratelimit_blocked(c->m->failures, keysource, now, cfg->rate_limit_burst, cfg->rate_limit_interval,
                               &wait)) {
                 audit_auth(c, LOG_NOTICE, id, user, service, rhost, "ratelimited", NULL);
-                r = fail(c, -EBUSY, "too many failed attempts from %s; try again in %" PRIu64 " s", source + 5,
+                r = fail(c, -EBUSY, "too many failed attempts from %s; try again in %" PRIu64 " s", shown,
                          (wait + USEC_PER_SEC - 1) / USEC_PER_SEC);
                 goto done;
         }

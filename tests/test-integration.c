@@ -545,6 +545,14 @@ START_TEST(test_guessing_is_rate_limited) {
         ck_assert_int_eq(ak_get_key(c, id, &k), 0);
         ck_assert_uint_eq(k->failures, 1);
         ak_key_free(k);
+
+        /* A local caller (no remote host) is a source of its own, by UID. */
+        ak_auth_request local_req = { .user = "root", .service = "su" };
+        int r = 0;
+        for (int i = 0; i < 11 && r != -EBUSY; i++)
+                r = ak_authenticate(c, id, wrong, &local_req, &res);
+        ck_assert_int_eq(r, -EBUSY);
+        ck_assert_msg(strstr(ak_client_last_error(c), "local callers of UID 0"), "%s", ak_client_last_error(c));
         free(id);
         ak_secret_free(secret);
         ak_client_close(c);
