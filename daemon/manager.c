@@ -591,7 +591,7 @@ static void audit_auth(const call *c, int priority, const char *id, const char *
 }
 
 static int method_authenticate(call *c, DBusMessage **ret) {
-        _cleanup_(freep) char *user = NULL, *service = NULL, *rhost = NULL, *tty = NULL;
+        _cleanup_(freep) char *user = NULL, *service = NULL, *rhost = NULL, *tty = NULL, *owner = NULL;
         _cleanup_(key_record_freep) key_record *rec = NULL;
         const char *id = NULL, *secret = NULL;
         bool keyid_user = false;
@@ -630,8 +630,11 @@ static int method_authenticate(call *c, DBusMessage **ret) {
          * elsewhere is never locked out. */
         char source[1100], keysource[1200], shown[1100];
         if (isempty(rhost)) {
-                snprintf(source, sizeof(source), "uid:%u", c->who.uid);
-                snprintf(shown, sizeof(shown), "local callers of UID %u", c->who.uid);
+                /* Local logins (su, login) all come from root: the target
+                 * user is part of the source, so guessing at one user's
+                 * keys does not throttle everyone's. */
+                snprintf(source, sizeof(source), "uid:%u user:%s", c->who.uid, strempty(user));
+                snprintf(shown, sizeof(shown), "local callers of UID %u for user %s", c->who.uid, strempty(user));
         } else {
                 snprintf(source, sizeof(source), "host:%s", rhost);
                 snprintf(shown, sizeof(shown), "%s", rhost);
@@ -683,7 +686,10 @@ static int method_authenticate(call *c, DBusMessage **ret) {
         (void) usage_note_success(c->m->usage, rec->id, now, service, rhost);
         audit_auth(c, LOG_INFO, id, user, service, rhost, "success", NULL);
 
-        DBusMessage *reply = dbus_message_new_method_return(c->msg);
+        /* The owner's name now, not at creation: the policy compared UIDs,
+         * and a renamed owner must not log in under a stale name. */
+        owner = uid_to_name(rec->owner_uid);
+        DBusMessage *reply = owner ? dbus_message_new_method_return(c->msg) : NULL;
         DBusMessageIter a;
         if (!reply) {
                 r = -ENOMEM;
@@ -692,8 +698,7 @@ static int method_authenticate(call *c, DBusMessage **ret) {
         dbus_message_iter_init_append(reply, &it);
         if ((r = dict_open(&it, &a)) < 0 || (r = dict_add_string(&a, "id", rec->id)) < 0 ||
             (r = dict_add_uint32(&a, "owner_uid", rec->owner_uid)) < 0 ||
-            (r = dict_add_string(&a, "owner_name", rec->owner_name)) < 0 ||
-            (r = dict_add_strv(&a, "scopes", rec->scopes)) < 0 ||
+            (r = dict_add_string(&a, "owner_name", owner)) < 0 || (r = dict_add_strv(&a, "scopes", rec->scopes)) < 0 ||
             (r = dict_add_uint64(&a, "expires_at", rec->expires_at)) < 0 ||
             (r = dict_add_bool(&a, "expires_soon", rec->expires_at && c->m->cfg.expiry_warning &&
                                                            rec->expires_at - now <= c->m->cfg.expiry_warning)) < 0 ||

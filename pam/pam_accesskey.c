@@ -6,10 +6,11 @@
  * credential, ask accesskeyd through libaccesskey, turn the answer into a PAM
  * code.  No globals: every option is parsed per call and the only state that
  * outlives a call is the pam_set_data() record of a successful key login,
- * which the account phase reads.
+ * which the account, setcred and session phases read.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,16 +25,18 @@
 #include "credential.h"
 #include "util.h"
 
-/* The pam_set_data() name of a login made by key, for the account phase. */
+/* The pam_set_data() name of a login made by key. */
 #define LOGIN_DATA "pam_accesskey_login"
-/* Keys that expire sooner than this get a warning at login. */
-#define EXPIRY_WARNING_USEC (UINT64_C(2) * 24 * 3600 * USEC_PER_SEC)
+#define ENV_ID "ACCESSKEY_ID"
+#define ENV_SCOPES "ACCESSKEY_SCOPES"
 #define TIMEOUT_MAX_MS 60000u
 #define REQUIRED_SCOPES_MAX 16
 
 typedef struct options {
         bool debug;
         bool silent;
+        bool keyid_user; /* the PAM user may be the key ID, the password the bare secret */
+        bool strict;     /* service_required: a password that is no key is a failure */
         unsigned timeout_ms;
         const char *bus;         /* NULL: the system bus */
         const char *socket_path; /* NULL: none, when bus is given */
@@ -41,8 +44,12 @@ typedef struct options {
         size_t n_scopes;
 } options;
 
+/* What a successful key login leaves on the handle. */
 typedef struct login_data {
         char id[AK_ID_LEN + 1];
+        uid_t uid;
+        char *user;          /* the user logged in: the key's owner */
+        char *scopes_env;    /* "ACCESSKEY_SCOPES=a b c" */
         uint64_t expires_at; /* µs since the epoch, 0: never */
 } login_data;
 
@@ -66,6 +73,23 @@ static void ak_auth_result_freep(ak_auth_result **r) {
         *r = NULL;
 }
 
+static login_data *login_data_free(login_data *d) {
+        if (d) {
+                free(d->user);
+                free(d->scopes_env);
+                free(d);
+        }
+        return NULL;
+}
+
+static void login_data_freep(login_data **d) {
+        *d = login_data_free(*d);
+}
+
+static void login_data_cleanup(pam_handle_t *pamh, void *data, int error_status) {
+        login_data_free(data);
+}
+
 static const char *strna(const char *s) {
         return isempty(s) ? "-" : s;
 }
@@ -87,6 +111,10 @@ static void parse_options(pam_handle_t *pamh, int flags, int argc, const char **
                 else if (streq(a, "use_first_pass") || streq(a, "try_first_pass"))
                         /* pam_get_authtok() reads these from our argv itself. */
                         continue;
+                else if (streq(a, "keyid_user"))
+                        ret->keyid_user = true;
+                else if (streq(a, "service_required") || streq(a, "strict"))
+                        ret->strict = true;
                 else if (strncmp(a, "timeout=", 8) == 0) {
                         char *end = NULL;
                         errno = 0;
@@ -113,6 +141,8 @@ static void parse_options(pam_handle_t *pamh, int flags, int argc, const char **
                                 ret->socket_path = a + 7;
                 } else if (strncmp(a, "scope=", 6) == 0) {
                         if (isempty(a + 6) || ret->n_scopes >= REQUIRED_SCOPES_MAX)
+                                /* Dropping a required scope would weaken the
+                                 * stack, so say it loudly. */
                                 pam_syslog(
                                         pamh, LOG_ERR,
                                         "invalid option '%s': empty, or more than %d scope= options; "
@@ -127,9 +157,11 @@ static void parse_options(pam_handle_t *pamh, int flags, int argc, const char **
 
         if (ret->debug)
                 pam_syslog(pamh, LOG_DEBUG,
-                           "options: timeout=%ums bus=%s socket=%s scopes=%zu silent=%s",
+                           "options: timeout=%ums bus=%s socket=%s scopes=%zu silent=%s "
+                           "keyid_user=%s service_required=%s",
                            ret->timeout_ms, ret->bus ? ret->bus : "(system)",
-                           strna(ret->socket_path), ret->n_scopes, ret->silent ? "yes" : "no");
+                           strna(ret->socket_path), ret->n_scopes, ret->silent ? "yes" : "no",
+                           ret->keyid_user ? "yes" : "no", ret->strict ? "yes" : "no");
 }
 
 /* The one place where an outcome becomes a PAM code.  Only 0 is a success:
@@ -163,8 +195,71 @@ static void format_time(uint64_t usec, char *buf, size_t n) {
                 snprintf(buf, n, "@%" PRIu64, usec / USEC_PER_SEC);
 }
 
-static void login_data_free(pam_handle_t *pamh, void *data, int error_status) {
-        free(data);
+/* The UID of a user name through NSS: 0, -ENOENT, or another negative errno. */
+static int user_to_uid(const char *name, uid_t *ret) {
+        struct passwd pw, *found = NULL;
+        char buf[16384];
+
+        int e = getpwnam_r(name, &pw, buf, sizeof(buf), &found);
+        if (e != 0)
+                return -e;
+        if (!found)
+                return -ENOENT;
+        *ret = found->pw_uid;
+        return 0;
+}
+
+/* Reads the credential out of the PAM user and password.  Returns 0 with
+ * *ret_keyid_user telling which form was used, -EINVAL when the password is
+ * not shaped like a credential (an ordinary password), -EBADMSG for a
+ * checksum typo (cred->id is then set), -EACCES with reason set when the
+ * parts cannot belong together. */
+static int read_credential(const options *o, const char *user, const char *password,
+                           credential *cred, bool *ret_keyid_user, char *reason,
+                           size_t reason_len) {
+        size_t len = strlen(password);
+        int r;
+
+        *ret_keyid_user = false;
+        if (o->keyid_user && ak_id_is_valid(user)) {
+                if (len == AK_SECRET_LEN) {
+                        r = ak_secret_check(password);
+                        if (r == 0 || r == -EBADMSG) {
+                                memcpy(cred->id, user, AK_ID_LEN + 1);
+                                if (r == 0)
+                                        memcpy(cred->secret, password, AK_SECRET_LEN + 1);
+                                *ret_keyid_user = true;
+                                return r;
+                        }
+                }
+                /* The full "<ID>:<SECRET>" works too, but only for the key
+                 * the user name names. */
+                r = ak_credential_split(password, len, cred->id, cred->secret);
+                if (r == -EBADMSG) {
+                        memcpy(cred->id, password, AK_ID_LEN);
+                        cred->id[AK_ID_LEN] = 0;
+                }
+                if (r < 0)
+                        return r;
+                if (!streq(cred->id, user)) {
+                        snprintf(reason, reason_len,
+                                 "the password is a credential of access key %s, but the user "
+                                 "name is access key %s",
+                                 cred->id, user);
+                        return -EACCES;
+                }
+                *ret_keyid_user = true;
+                return 0;
+        }
+
+        r = ak_credential_split(password, len, cred->id, cred->secret);
+        if (r == -EBADMSG) {
+                /* Shaped like a key, so the first AK_ID_LEN bytes are a valid
+                 * ID (not secret). */
+                memcpy(cred->id, password, AK_ID_LEN);
+                cred->id[AK_ID_LEN] = 0;
+        }
+        return r;
 }
 
 /* Asks the daemon.  The connection is private to this call and closed before
@@ -214,63 +309,125 @@ static int verify_with_daemon(pam_handle_t *pamh, const options *o, const creden
         return r;
 }
 
-/* Checks the daemon's answer once more and publishes it to the session.
- * Returns 0 or a negative errno with reason set. */
-static int accept_login(pam_handle_t *pamh, const options *o, const char *user,
-                        const ak_auth_result *res, char *reason, size_t reason_len) {
-        _cleanup_(freep) char *scopes = NULL;
-        _cleanup_(freep) login_data *d = NULL;
-        size_t len = strlen("ACCESSKEY_SCOPES=") + 1;
+/* Puts ACCESSKEY_ID and ACCESSKEY_SCOPES of a key login into the PAM
+ * environment; the session phase does it again for applications that read
+ * the environment only then. */
+static int publish_env(pam_handle_t *pamh, const login_data *d) {
+        char idvar[sizeof(ENV_ID "=") + AK_ID_LEN];
+
+        snprintf(idvar, sizeof(idvar), ENV_ID "=%s", d->id);
+        if (pam_putenv(pamh, idvar) != PAM_SUCCESS ||
+            pam_putenv(pamh, d->scopes_env) != PAM_SUCCESS)
+                return -ENOMEM;
+        return 0;
+}
+
+/* Forgets any key login on the handle: a refused or repeated authentication
+ * must not leave an earlier one's data or variables behind. */
+static void unpublish(pam_handle_t *pamh) {
+        (void) pam_set_data(pamh, LOGIN_DATA, NULL, NULL);
+        /* A name without '=' removes the variable. */
+        (void) pam_putenv(pamh, ENV_ID);
+        (void) pam_putenv(pamh, ENV_SCOPES);
+}
+
+static int scopes_env_new(char *const *scopes, char **ret) {
+        size_t len = strlen(ENV_SCOPES "=") + 1;
+
+        for (char *const *s = scopes; s && *s; s++)
+                len += strlen(*s) + 1;
+        char *buf = malloc(len);
+        if (!buf)
+                return -ENOMEM;
+        char *p = stpcpy(buf, ENV_SCOPES "=");
+        for (char *const *s = scopes; s && *s; s++)
+                p = stpcpy(stpcpy(p, s == scopes ? "" : " "), *s);
+        *ret = buf;
+        return 0;
+}
+
+/* Checks the daemon's answer once more and publishes it: environment, the
+ * record for the later phases and, for a login by key ID, PAM_USER.  Returns
+ * 0 or a negative errno with reason set. */
+static int accept_login(pam_handle_t *pamh, const options *o, const char *user, bool keyid_user,
+                        const credential *cred, const ak_auth_result *res, char *reason,
+                        size_t reason_len) {
+        _cleanup_(login_data_freep) login_data *d = NULL;
         uint64_t now = now_usec();
+        uid_t uid;
         int r;
 
-        /* Defence in depth: the daemon compares owner and PAM user too, but a
-         * key must never log in anyone but its owner even if it did not. */
-        if (isempty(res->owner_name) || !streq(res->owner_name, user)) {
-                snprintf(reason, reason_len, "the key belongs to %s, not to %s",
-                         strna(res->owner_name), user);
+        /* Defence in depth: the daemon checks all of this too, but a key must
+         * never log in anyone but its owner even if it did not.  The user who
+         * logs in is compared by UID, as the daemon does; with keyid_user it
+         * is the owner the daemon named, and only if that name still is the
+         * owner's UID on this host. */
+        if (!streq(res->id, cred->id)) {
+                snprintf(reason, reason_len, "accesskeyd answered for key %s, not %s",
+                         strna(res->id), cred->id);
+                return -EACCES;
+        }
+        const char *login_user = keyid_user ? res->owner_name : user;
+        if (isempty(login_user)) {
+                snprintf(reason, reason_len, "access key %s: accesskeyd named no owner", cred->id);
+                return -EACCES;
+        }
+        r = user_to_uid(login_user, &uid);
+        if (r < 0 || uid != (uid_t) res->owner_uid) {
+                snprintf(reason, reason_len,
+                         "access key %s belongs to UID %" PRIu32 " (%s), and user %s %s", cred->id,
+                         res->owner_uid, strna(res->owner_name), login_user,
+                         r == -ENOENT ? "does not exist"
+                         : r < 0      ? "cannot be looked up"
+                                      : "is not that UID");
                 return -EACCES;
         }
         if (res->expires_at != 0 && now >= res->expires_at) {
-                snprintf(reason, reason_len, "the key has expired");
+                snprintf(reason, reason_len, "access key %s has expired", cred->id);
                 return -EKEYEXPIRED;
         }
         for (size_t i = 0; i < o->n_scopes; i++)
                 if (!strv_contains(res->scopes, o->scopes[i])) {
                         snprintf(reason, reason_len,
-                                 "the key lacks scope '%s' that this service requires",
-                                 o->scopes[i]);
+                                 "access key %s lacks scope '%s' that this service requires; "
+                                 "add it with 'accesskeyctl update %s --scope ...'",
+                                 cred->id, o->scopes[i], cred->id);
                         return -EACCES;
                 }
-
-        for (char **s = res->scopes; s && *s; s++)
-                len += strlen(*s) + 1;
-        scopes = malloc(len);
-        if (!scopes)
-                return -ENOMEM;
-        char *p = stpcpy(scopes, "ACCESSKEY_SCOPES=");
-        for (char **s = res->scopes; s && *s; s++)
-                p = stpcpy(stpcpy(p, s == res->scopes ? "" : " "), *s);
-
-        char idvar[sizeof("ACCESSKEY_ID=") + AK_ID_LEN];
-        snprintf(idvar, sizeof(idvar), "ACCESSKEY_ID=%s", res->id);
-        if (pam_putenv(pamh, idvar) != PAM_SUCCESS || pam_putenv(pamh, scopes) != PAM_SUCCESS)
-                return -ENOMEM;
 
         d = calloc(1, sizeof(*d));
         if (!d)
                 return -ENOMEM;
         memcpy(d->id, res->id, sizeof(d->id));
+        d->uid = uid;
         d->expires_at = res->expires_at;
-        r = pam_set_data(pamh, LOGIN_DATA, d, login_data_free);
+        d->user = strdup(login_user);
+        if (!d->user || scopes_env_new(res->scopes, &d->scopes_env) < 0)
+                return -ENOMEM;
+
+        /* On any failure from here the caller unpublishes what was set. */
+        if (publish_env(pamh, d) < 0)
+                return -ENOMEM;
+        r = pam_set_data(pamh, LOGIN_DATA, d, login_data_cleanup);
         if (r != PAM_SUCCESS) {
-                snprintf(reason, reason_len, "cannot keep the login for the account phase: %s",
+                snprintf(reason, reason_len, "cannot keep the login for the later phases: %s",
                          pam_strerror(pamh, r));
                 return -ENOMEM;
         }
-        TAKE_PTR(d);
+        const login_data *kept = TAKE_PTR(d);
+        if (keyid_user) {
+                /* Last, so that no failure leaves the owner as the user; and
+                 * only ever the owner from the daemon's answer, checked
+                 * above. */
+                r = pam_set_item(pamh, PAM_USER, kept->user);
+                if (r != PAM_SUCCESS) {
+                        snprintf(reason, reason_len, "cannot set the user to %s: %s", kept->user,
+                                 pam_strerror(pamh, r));
+                        return -ENOMEM;
+                }
+        }
 
-        if (res->expires_at != 0 && res->expires_at - now < EXPIRY_WARNING_USEC && !o->silent) {
+        if (res->expires_soon && res->expires_at != 0 && !o->silent) {
                 char when[64];
                 format_time(res->expires_at, when, sizeof(when));
                 (void) pam_info(pamh,
@@ -286,6 +443,7 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
         _cleanup_(ak_auth_result_freep) ak_auth_result *res = NULL;
         const void *service = NULL, *rhost = NULL, *tty = NULL;
         const char *user = NULL, *password = NULL;
+        bool keyid_user = false, proven = false;
         char reason[512] = "";
         options o;
         int r;
@@ -293,8 +451,8 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
         parse_options(pamh, flags, argc, argv, &o);
 
         /* A key login from an earlier pam_authenticate() on this handle must
-         * not vouch for this one in the account phase. */
-        (void) pam_set_data(pamh, LOGIN_DATA, NULL, NULL);
+         * not vouch for this one in the later phases. */
+        unpublish(pamh);
 
         r = pam_get_user(pamh, &user, NULL);
         if (r == PAM_CONV_AGAIN)
@@ -320,46 +478,61 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
         (void) pam_get_item(pamh, PAM_RHOST, &rhost);
         (void) pam_get_item(pamh, PAM_TTY, &tty);
 
-        r = ak_credential_split(password, strlen(password), cred.id, cred.secret);
+        r = read_credential(&o, user, password, &cred, &keyid_user, reason, sizeof(reason));
         if (r == -EINVAL) {
                 /* An ordinary password is none of our business: it is never
-                 * sent anywhere, and the next module in the stack decides. */
+                 * sent anywhere.  The next module in the stack decides —
+                 * unless this stack accepts keys only. */
+                if (o.strict) {
+                        pam_syslog(pamh, LOG_NOTICE,
+                                   "user %s, service %s, rhost %s: refused: the password is not an "
+                                   "access key, and this stack accepts only access keys "
+                                   "(service_required)",
+                                   user, strna(service), strna(rhost));
+                        return PAM_AUTH_ERR;
+                }
                 if (o.debug)
                         pam_syslog(pamh, LOG_DEBUG,
                                    "user %s (service %s): not an access key; ignored", user,
                                    strna(service));
                 return PAM_IGNORE;
         }
-        if (r == -EBADMSG) {
-                /* Shaped like a key, so the first AK_ID_LEN bytes are a valid
-                 * ID (not secret); the checksum shows a typo and the daemon
-                 * need not be asked. */
-                memcpy(cred.id, password, AK_ID_LEN);
-                cred.id[AK_ID_LEN] = 0;
+        if (r == -EBADMSG)
+                /* The checksum shows a typo: the daemon need not be asked. */
                 snprintf(reason, sizeof(reason), "the secret's checksum is wrong (mistyped?)");
-        } else if (r >= 0) {
+        else if (r >= 0) {
                 const ak_auth_request req = {
                         .user = user,
                         .service = service,
                         .rhost = rhost,
                         .tty = tty,
+                        .keyid_user = keyid_user,
                 };
 
                 r = verify_with_daemon(pamh, &o, &cred, &req, &res, reason, sizeof(reason));
+                /* Only these answers come after the daemon proved the secret;
+                 * an unknown ID and a wrong secret are both -EKEYREJECTED and
+                 * tell the user nothing more. */
+                proven = r >= 0 || r == -EACCES || r == -EKEYEXPIRED || r == -EKEYREVOKED;
                 if (r >= 0)
-                        r = accept_login(pamh, &o, user, res, reason, sizeof(reason));
+                        r = accept_login(pamh, &o, user, keyid_user, &cred, res, reason,
+                                         sizeof(reason));
         }
 
         int code = pam_code_from_errno(r);
         if (code != PAM_SUCCESS)
-                /* Nothing of a refused login may reach the account phase. */
-                (void) pam_set_data(pamh, LOGIN_DATA, NULL, NULL);
+                /* Nothing of a refused login may reach the later phases. */
+                unpublish(pamh);
 
         pam_syslog(pamh, code == PAM_SUCCESS ? LOG_INFO : LOG_NOTICE,
-                   "access key %s: user %s, service %s, rhost %s, tty %s: %s%s%s", strna(cred.id),
-                   user, strna(service), strna(rhost), strna(tty),
+                   "access key %s: user %s, service %s, rhost %s, tty %s: %s%s%s%s%s",
+                   strna(cred.id), user, strna(service), strna(rhost), strna(tty),
                    code == PAM_SUCCESS ? "accepted" : pam_strerror(pamh, code),
+                   code == PAM_SUCCESS && keyid_user ? " as " : "",
+                   code == PAM_SUCCESS && keyid_user && res ? res->owner_name : "",
                    reason[0] ? ": " : "", reason);
+        if (code != PAM_SUCCESS && proven && !o.silent && reason[0])
+                (void) pam_error(pamh, "%s", reason);
         if (o.debug && res && code == PAM_SUCCESS)
                 pam_syslog(pamh, LOG_DEBUG,
                            "access key %s: owner uid %" PRIu32 ", expires at %" PRIu64, res->id,
@@ -367,31 +540,55 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
         return code;
 }
 
-PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv) {
+/* The key login this handle holds, or NULL. */
+static const login_data *get_login(pam_handle_t *pamh) {
         const void *d = NULL;
 
-        /* There are no credentials to establish; answer only for our logins so
-         * the stack's verdict for other logins is not ours. */
-        if (pam_get_data(pamh, LOGIN_DATA, &d) != PAM_SUCCESS || !d)
-                return PAM_IGNORE;
-        return PAM_SUCCESS;
+        if (pam_get_data(pamh, LOGIN_DATA, &d) != PAM_SUCCESS)
+                return NULL;
+        return d;
 }
 
-PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv) {
-        const void *data = NULL, *service = NULL, *user = NULL;
+PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv) {
+        const login_data *d = get_login(pamh);
         options o;
 
         parse_options(pamh, flags, argc, argv, &o);
 
-        if (pam_get_data(pamh, LOGIN_DATA, &data) != PAM_SUCCESS || !data) {
+        /* Answer only for our logins, so the stack's verdict for other
+         * logins is not ours.  A key has no credentials to establish beyond
+         * the environment. */
+        if (!d)
+                return PAM_IGNORE;
+        if (!(flags & PAM_DELETE_CRED) && publish_env(pamh, d) < 0)
+                return PAM_BUF_ERR;
+        return PAM_SUCCESS;
+}
+
+PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv) {
+        const void *service = NULL, *user = NULL;
+        const login_data *d = get_login(pamh);
+        options o;
+
+        parse_options(pamh, flags, argc, argv, &o);
+
+        if (!d) {
                 if (o.debug)
                         pam_syslog(pamh, LOG_DEBUG, "not a login by access key; ignored");
                 return PAM_IGNORE;
         }
-        const login_data *d = data;
 
         (void) pam_get_item(pamh, PAM_USER, &user);
         (void) pam_get_item(pamh, PAM_SERVICE, &service);
+
+        /* The key vouched for its owner only: if something changed the user
+         * since, this account is not the one the key logged in. */
+        if (isempty(user) || !streq(user, d->user)) {
+                pam_syslog(pamh, LOG_ERR,
+                           "access key %s: logged in user %s, but the user is now %s; refused",
+                           d->id, d->user, strna(user));
+                return PAM_PERM_DENIED;
+        }
 
         /* The auth phase checked everything, but an application may hold the
          * handle for long between the two calls. */
@@ -399,7 +596,7 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
                 char when[64];
                 format_time(d->expires_at, when, sizeof(when));
                 pam_syslog(pamh, LOG_NOTICE, "access key %s: user %s, service %s: expired on %s",
-                           d->id, strna(user), strna(service), when);
+                           d->id, d->user, strna(service), when);
                 if (!o.silent)
                         (void) pam_error(pamh, "access key %s expired on %s; ask for a new key",
                                          d->id, when);
@@ -407,14 +604,35 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
         }
         if (o.debug)
                 pam_syslog(pamh, LOG_DEBUG, "access key %s: account of user %s valid", d->id,
-                           strna(user));
+                           d->user);
         return PAM_SUCCESS;
 }
 
 PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv) {
-        return PAM_IGNORE;
+        const login_data *d = get_login(pamh);
+        options o;
+
+        parse_options(pamh, flags, argc, argv, &o);
+
+        if (!d) {
+                if (o.debug)
+                        pam_syslog(pamh, LOG_DEBUG, "not a login by access key; ignored");
+                return PAM_IGNORE;
+        }
+        if (publish_env(pamh, d) < 0) {
+                pam_syslog(pamh, LOG_ERR, "access key %s: cannot set %s and %s: out of memory",
+                           d->id, ENV_ID, ENV_SCOPES);
+                return PAM_BUF_ERR;
+        }
+        return PAM_SUCCESS;
 }
 
 PAM_EXTERN int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **argv) {
+        return PAM_IGNORE;
+}
+
+/* A secret is changed with 'accesskeyctl rotate', never through PAM, so the
+ * module may sit in a password stack without a say. */
+PAM_EXTERN int pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc, const char **argv) {
         return PAM_IGNORE;
 }

@@ -4,16 +4,19 @@
  * can be tried from a private directory without touching /etc/pam.d.
  *
  *   pam-login --confdir DIR --service NAME --user USER [--rhost H] [--tty T]
- *             [--password-fd N | --password-stdin]
+ *             [--password-fd N | --password-stdin] [--session]
  *
- * Runs pam_authenticate() and, when it succeeds, pam_acct_mgmt(); prints each
- * result, the messages the modules sent and the ACCESSKEY_* variables of the
- * PAM environment.  Exits 0 on success, the failing PAM code otherwise, 64 on
- * a usage error and 70 when PAM cannot be started or the password read.
+ * Runs pam_authenticate() and, when it succeeds, pam_acct_mgmt() and with
+ * --session pam_setcred(), pam_open_session() and pam_close_session(); prints
+ * each result, the messages the modules sent, the user a module logged in
+ * instead of USER (keyid_user) and the ACCESSKEY_* variables of the PAM
+ * environment.  Exits 0 on success, the failing PAM code otherwise, 64 on a
+ * usage error and 70 when PAM cannot be started or the password read.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,9 +103,10 @@ static char *read_password(int fd) {
 
 static void usage(FILE *f) {
         fputs("usage: pam-login --confdir DIR --service NAME --user USER [--rhost HOST] [--tty TTY]\n"
-              "                 [--password-fd N | --password-stdin]\n"
-              "Runs pam_authenticate() and pam_acct_mgmt() on the stack DIR/NAME; the password is\n"
-              "one line read from stdin (default) or from file descriptor N.\n",
+              "                 [--password-fd N | --password-stdin] [--session]\n"
+              "Runs pam_authenticate() and pam_acct_mgmt() on the stack DIR/NAME, and with\n"
+              "--session pam_setcred(), pam_open_session() and pam_close_session(); the password\n"
+              "is one line read from stdin (default) or from file descriptor N.\n",
               f);
 }
 
@@ -115,11 +119,13 @@ int main(int argc, char **argv) {
                 { "tty", required_argument, NULL, 't' },
                 { "password-fd", required_argument, NULL, 'f' },
                 { "password-stdin", no_argument, NULL, 'i' },
+                { "session", no_argument, NULL, 'S' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
         const char *confdir = NULL, *service = NULL, *user = NULL, *rhost = NULL, *tty = NULL;
         int fd = STDIN_FILENO, c;
+        bool session = false;
 
         while ((c = getopt_long(argc, argv, "h", longopts, NULL)) >= 0) {
                 switch (c) {
@@ -152,6 +158,9 @@ int main(int argc, char **argv) {
                 }
                 case 'i':
                         fd = STDIN_FILENO;
+                        break;
+                case 'S':
+                        session = true;
                         break;
                 case 'h':
                         usage(stdout);
@@ -195,8 +204,25 @@ int main(int argc, char **argv) {
         r = pam_authenticate(pamh, 0);
         printf("pam_authenticate: %s\n", pam_strerror(pamh, r));
         if (r == PAM_SUCCESS) {
+                /* A module may log in someone else than asked (keyid_user). */
+                const void *item = NULL;
+                if (pam_get_item(pamh, PAM_USER, &item) == PAM_SUCCESS && item &&
+                    strcmp(item, user) != 0)
+                        printf("PAM_USER: %s\n", (const char *) item);
                 r = pam_acct_mgmt(pamh, 0);
                 printf("pam_acct_mgmt: %s\n", pam_strerror(pamh, r));
+        }
+        if (r == PAM_SUCCESS && session) {
+                r = pam_setcred(pamh, PAM_ESTABLISH_CRED);
+                printf("pam_setcred: %s\n", pam_strerror(pamh, r));
+                if (r == PAM_SUCCESS) {
+                        r = pam_open_session(pamh, 0);
+                        printf("pam_open_session: %s\n", pam_strerror(pamh, r));
+                }
+                if (r == PAM_SUCCESS) {
+                        r = pam_close_session(pamh, 0);
+                        printf("pam_close_session: %s\n", pam_strerror(pamh, r));
+                }
         }
 
         char **env = pam_getenvlist(pamh);

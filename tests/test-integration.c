@@ -552,7 +552,7 @@ START_TEST(test_guessing_is_rate_limited) {
         for (int i = 0; i < 11 && r != -EBUSY; i++)
                 r = ak_authenticate(c, id, wrong, &local_req, &res);
         ck_assert_int_eq(r, -EBUSY);
-        ck_assert_msg(strstr(ak_client_last_error(c), "local callers of UID 0"), "%s", ak_client_last_error(c));
+        ck_assert_msg(strstr(ak_client_last_error(c), "local callers of UID 0 for user root"), "%s", ak_client_last_error(c));
         free(id);
         ak_secret_free(secret);
         ak_client_close(c);

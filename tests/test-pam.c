@@ -11,11 +11,14 @@
  * followed by pam_debug returning PAM_MODULE_UNKNOWN, which pam_accesskey
  * itself never returns.  login() maps that sentinel back to PAM_IGNORE.
  *
- * Every refusal is also run in a `sufficient` stack followed by pam_deny and
- * in a `required` stack followed by pam_permit, and must not succeed there.
+ * Every refusal is also run in a `sufficient` stack followed by pam_deny, in
+ * a `required` stack followed by pam_permit and in the `[success=1
+ * default=ignore]` form before pam_deny, and must not succeed in any.
  */
 #include <check.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -34,6 +37,7 @@
 /* Where no daemon can be: proves the module answered without asking one. */
 #define NOWHERE_BUS "unix:path=/nonexistent/accesskey-test-bus"
 #define SENTINEL_IGNORE PAM_MODULE_UNKNOWN
+#define RHOST_DEFAULT "192.0.2.10"
 
 static harness h;
 static char confdir[PATH_MAX];
@@ -43,6 +47,7 @@ typedef struct login {
         int acct;     /* pam_acct_mgmt() after a successful auth, else -1 */
         char *id_env; /* ACCESSKEY_ID of the PAM environment, or NULL */
         char *scopes_env;
+        char *final_user; /* PAM_USER after pam_authenticate() */
         unsigned prompts;
         char messages[2048];   /* PAM_TEXT_INFO and PAM_ERROR_MSG, one a line */
         uint64_t elapsed_usec; /* of pam_authenticate() */
@@ -56,6 +61,7 @@ typedef struct conv_data {
 static void login_done(login *l) {
         free(l->id_env);
         free(l->scopes_env);
+        free(l->final_user);
         memset(l, 0, sizeof(*l));
 }
 
@@ -107,16 +113,24 @@ static void write_file(const char *name, const char *fmt, ...) {
         ck_assert_int_eq(fclose(f), 0);
 }
 
+/* The probe stack under the service name `service`. */
+static void write_probe(const char *service, const char *args) {
+        write_file(service,
+                   "auth    [success=done ignore=ignore default=die] %1$s %2$s\n"
+                   "auth    requisite pam_debug.so auth=module_unknown cred=module_unknown\n"
+                   "account [success=done ignore=ignore default=die] %1$s %2$s\n"
+                   "account requisite pam_debug.so acct=module_unknown\n"
+                   "session [success=done ignore=ignore default=die] %1$s %2$s\n"
+                   "session requisite pam_debug.so open_session=module_unknown "
+                   "close_session=module_unknown\n",
+                   module_path(), args);
+}
+
 /* The stacks every test uses, with the module's arguments args. */
 static void write_stacks(const char *args) {
         const char *m = module_path();
 
-        write_file("probe",
-                   "auth    [success=done ignore=ignore default=die] %1$s %2$s\n"
-                   "auth    requisite pam_debug.so auth=module_unknown\n"
-                   "account [success=done ignore=ignore default=die] %1$s %2$s\n"
-                   "account requisite pam_debug.so acct=module_unknown\n",
-                   m, args);
+        write_probe("probe", args);
         write_file("sufficient",
                    "auth    sufficient %1$s %2$s\n"
                    "auth    required   pam_deny.so\n"
@@ -128,6 +142,16 @@ static void write_stacks(const char *args) {
                    "auth    required pam_permit.so\n"
                    "account required %1$s %2$s\n"
                    "account required pam_permit.so\n",
+                   m, args);
+        /* Debian's common-auth form: a success skips pam_deny, anything
+         * else falls into it. */
+        write_file("skip",
+                   "auth    [success=1 default=ignore] %1$s %2$s\n"
+                   "auth    requisite pam_deny.so\n"
+                   "auth    required  pam_permit.so\n"
+                   "account [success=1 default=ignore] %1$s %2$s\n"
+                   "account requisite pam_deny.so\n"
+                   "account required  pam_permit.so\n",
                    m, args);
         /* The module as the only one: an IGNORE must not become a success. */
         write_file("only",
@@ -145,15 +169,25 @@ static void write_stacks_f(const char *fmt, ...) {
         write_stacks(args);
 }
 
-static void login_run(const char *service, const char *user, const char *password, login *ret) {
-        conv_data d = { .password = password, .out = ret };
+/* One login attempt: which stack (PAM service), as whom, from where. */
+typedef struct attempt {
+        const char *service;
+        const char *user;
+        const char *password;
+        const char *rhost; /* NULL: PAM_RHOST left unset */
+} attempt;
+
+static void login_run_at(const attempt *a, login *ret) {
+        conv_data d = { .password = a->password, .out = ret };
         struct pam_conv conv = { conversation, &d };
         pam_handle_t *pamh = NULL;
 
         memset(ret, 0, sizeof(*ret));
         ret->acct = -1;
-        ck_assert_int_eq(pam_start_confdir(service, user, &conv, confdir, &pamh), PAM_SUCCESS);
-        ck_assert_int_eq(pam_set_item(pamh, PAM_RHOST, "192.0.2.10"), PAM_SUCCESS);
+        ck_assert_int_eq(pam_start_confdir(a->service, a->user, &conv, confdir, &pamh),
+                         PAM_SUCCESS);
+        if (a->rhost)
+                ck_assert_int_eq(pam_set_item(pamh, PAM_RHOST, a->rhost), PAM_SUCCESS);
         ck_assert_int_eq(pam_set_item(pamh, PAM_TTY, "ssh"), PAM_SUCCESS);
 
         uint64_t t0 = mono_usec();
@@ -166,14 +200,22 @@ static void login_run(const char *service, const char *user, const char *passwor
         ret->id_env = v ? strdup(v) : NULL;
         v = pam_getenv(pamh, "ACCESSKEY_SCOPES");
         ret->scopes_env = v ? strdup(v) : NULL;
+        const void *u = NULL;
+        ck_assert_int_eq(pam_get_item(pamh, PAM_USER, &u), PAM_SUCCESS);
+        ret->final_user = u ? strdup(u) : NULL;
         pam_end(pamh, ret->auth);
 
-        if (streq(service, "probe")) {
-                if (ret->auth == SENTINEL_IGNORE)
-                        ret->auth = PAM_IGNORE;
-                if (ret->acct == SENTINEL_IGNORE)
-                        ret->acct = PAM_IGNORE;
-        }
+        /* Only the probe stacks hold pam_debug, and the module itself never
+         * returns the sentinel. */
+        if (ret->auth == SENTINEL_IGNORE)
+                ret->auth = PAM_IGNORE;
+        if (ret->acct == SENTINEL_IGNORE)
+                ret->acct = PAM_IGNORE;
+}
+
+static void login_run(const char *service, const char *user, const char *password, login *ret) {
+        const attempt a = { service, user, password, RHOST_DEFAULT };
+        login_run_at(&a, ret);
 }
 
 /* The module's own code for this login, via the probe stack. */
@@ -185,27 +227,62 @@ static int module_auth(const char *user, const char *password) {
         return r;
 }
 
-/* A refused login: the module says `expected`, and no stack lets it in. */
-static void assert_refused(const char *user, const char *password, int expected) {
-        login l;
-
-        login_run("probe", user, password, &l);
-        ck_assert_msg(l.auth == expected, "module returned %d (%s), expected %d (%s)", l.auth,
-                      pam_strerror(NULL, l.auth), expected, pam_strerror(NULL, expected));
-        ck_assert_ptr_null(l.id_env);
-        login_done(&l);
-
-        login_run("sufficient", user, password, &l);
-        ck_assert_int_ne(l.auth, PAM_SUCCESS);
-        ck_assert_ptr_null(l.id_env);
-        login_done(&l);
-
+/* A refused login: the module says `expected`, no stack lets it in, and the
+ * PAM user stays what the application gave. */
+static void assert_refused_at(const attempt *a, int expected) {
         /* A required module that ignores the login leaves pam_permit to
          * decide, so that stack is only meaningful for refusals proper. */
-        login_run(expected == PAM_IGNORE ? "only" : "required", user, password, &l);
-        ck_assert_int_ne(l.auth, PAM_SUCCESS);
-        ck_assert_ptr_null(l.id_env);
-        login_done(&l);
+        const char *const stacks[] = { "probe", "sufficient", "skip",
+                                       expected == PAM_IGNORE ? "only" : "required" };
+        login l;
+
+        for (size_t i = 0; i < ELEMENTSOF(stacks); i++) {
+                attempt b = *a;
+                b.service = stacks[i];
+                login_run_at(&b, &l);
+                if (i == 0)
+                        ck_assert_msg(l.auth == expected,
+                                      "user %s: module returned %d (%s), expected %d (%s)", a->user,
+                                      l.auth, pam_strerror(NULL, l.auth), expected,
+                                      pam_strerror(NULL, expected));
+                else
+                        ck_assert_msg(l.auth != PAM_SUCCESS, "user %s: stack '%s' let it in",
+                                      a->user, stacks[i]);
+                ck_assert_ptr_null(l.id_env);
+                ck_assert_ptr_null(l.scopes_env);
+                ck_assert_ptr_nonnull(l.final_user);
+                ck_assert_str_eq(l.final_user, a->user);
+                login_done(&l);
+        }
+}
+
+static void assert_refused(const char *user, const char *password, int expected) {
+        const attempt a = { "probe", user, password, RHOST_DEFAULT };
+        assert_refused_at(&a, expected);
+}
+
+/* A login the module accepts as `as_user`, in every stack form. */
+static void assert_accepted_at(const attempt *a, const char *id, const char *as_user) {
+        const char *const stacks[] = { "probe", "sufficient", "skip", "required" };
+        login l;
+
+        for (size_t i = 0; i < ELEMENTSOF(stacks); i++) {
+                attempt b = *a;
+                b.service = stacks[i];
+                login_run_at(&b, &l);
+                ck_assert_msg(l.auth == PAM_SUCCESS && l.acct == PAM_SUCCESS,
+                              "user %s, stack %s: auth %d (%s), account %d: %s", a->user, stacks[i],
+                              l.auth, pam_strerror(NULL, l.auth), l.acct, l.messages);
+                ck_assert_ptr_nonnull(l.id_env);
+                ck_assert_str_eq(l.id_env, id);
+                ck_assert_ptr_nonnull(l.final_user);
+                ck_assert_str_eq(l.final_user, as_user);
+                login_done(&l);
+        }
+}
+
+static const char *strna(const char *s) {
+        return s ? s : "(unset)";
 }
 
 static char *credential_of(const char *id, const char *secret) {
@@ -253,10 +330,26 @@ static void confdir_teardown(void) {
                 (void) harness_run(rm, (uid_t) -1, (gid_t) -1, NULL, NULL, NULL);
 }
 
-static void daemon_setup(void) {
+/* A daemon with the configuration `conf` (accesskeyd.conf(5)). */
+static void daemon_start_with(const char *conf) {
         confdir_setup();
-        harness_start(&h, NULL);
+        harness_start_bus(&h);
+        FILE *f = fopen(h.config_path, "we");
+        ck_assert_msg(f, "cannot create %s: %s", h.config_path, strerror(errno));
+        fputs(conf, f);
+        ck_assert_int_eq(fclose(f), 0);
+        harness_start_daemon(&h, NULL);
         write_stacks_f("bus=%s timeout=1000", h.bus_address);
+}
+
+static void daemon_setup(void) {
+        /* Most tests refuse the same source many times over, in several
+         * stacks each; the rate limit has a test of its own. */
+        daemon_start_with("RateLimitBurst = 0\n");
+}
+
+static void ratelimit_setup(void) {
+        daemon_start_with("RateLimitBurst = 3\nRateLimitInterval = 1h\n");
 }
 
 static void daemon_teardown(void) {
@@ -329,6 +422,26 @@ START_TEST(test_pam_login_tool) {
         free(want);
         free(out);
         erase_and_free(input);
+
+        /* The key ID as the user: the tool shows whom the module logged in,
+         * and the session steps. */
+        write_file("keyid",
+                   "auth    required %1$s bus=%2$s keyid_user\n"
+                   "account required %1$s bus=%2$s\n"
+                   "session optional %1$s bus=%2$s\n"
+                   "session required pam_permit.so\n",
+                   module_path(), h.bus_address);
+        ck_assert_int_ge(asprintf(&input, "%s\n", k.secret), 0);
+        const char *const argv2[] = { exe,      "--confdir", confdir,     "--service", "keyid",
+                                      "--user", k.id,        "--session", NULL };
+        r = harness_run(argv2, (uid_t) -1, (gid_t) -1, input, &out, NULL);
+        ck_assert_msg(r == 0, "pam-login exited %d: %s", r, out);
+        ck_assert_ptr_nonnull(strstr(out, "PAM_USER: root\n"));
+        ck_assert_ptr_nonnull(strstr(out, "pam_open_session: Success\n"));
+        ck_assert_ptr_nonnull(strstr(out, "ACCESSKEY_SCOPES=\n"));
+        free(out);
+        erase_and_free(input);
+
         free(exe);
         key_done(&k);
 }
@@ -626,7 +739,642 @@ START_TEST(test_daemon_hung) {
 }
 END_TEST
 
+/* How many Authenticate calls the daemon has logged so far. */
+static size_t daemon_auth_calls(void) {
+        char *log = harness_read_file(h.daemon_log);
+        size_t n = 0;
+
+        ck_assert_ptr_nonnull(log);
+        for (const char *p = log; (p = strstr(p, "auth: key=")); p++)
+                n++;
+        free(log);
+        return n;
+}
+
+static bool daemon_log_has(const char *a, const char *b) {
+        char *log = harness_read_file(h.daemon_log);
+        bool found = false;
+
+        ck_assert_ptr_nonnull(log);
+        /* One line holding both. */
+        for (char *line = strtok(log, "\n"); line && !found; line = strtok(NULL, "\n"))
+                found = strstr(line, a) && strstr(line, b);
+        free(log);
+        return found;
+}
+
+START_TEST(test_services) {
+        const char *const services[] = { "sshd", "dovecot", NULL };
+        const ak_create_options o = { .name = "pam-services", .services = services };
+        attempt a = { "sshd", "root", NULL, RHOST_DEFAULT };
+        key k;
+        login l;
+
+        key_create(&o, &k);
+        a.password = k.password;
+        char args[PATH_MAX + 64];
+        snprintf(args, sizeof(args), "bus=%s timeout=1000", h.bus_address);
+        write_probe("sshd", args);
+        write_probe("dovecot", args);
+        write_probe("su", args);
+
+        login_run_at(&a, &l);
+        ck_assert_int_eq(l.auth, PAM_SUCCESS);
+        ck_assert_int_eq(l.acct, PAM_SUCCESS);
+        ck_assert_str_eq(l.id_env, k.id);
+        login_done(&l);
+        a.service = "dovecot";
+        login_run_at(&a, &l);
+        ck_assert_int_eq(l.auth, PAM_SUCCESS);
+        login_done(&l);
+
+        /* The secret was right, so the user learns why. */
+        a.service = "su";
+        login_run_at(&a, &l);
+        ck_assert_int_eq(l.auth, PAM_AUTH_ERR);
+        ck_assert_ptr_null(l.id_env);
+        ck_assert_msg(strstr(l.messages, k.id) && strstr(l.messages, "service"),
+                      "no reason for the user: '%s'", l.messages);
+        login_done(&l);
+        ck_assert_msg(daemon_log_has(k.id, "service not allowed"),
+                      "the daemon did not log key %s with the reason", k.id);
+
+        /* probe, sufficient, skip and required are services too, and none of
+         * them is allowed. */
+        assert_refused(a.user, k.password, PAM_AUTH_ERR);
+
+        /* silent: the reason is logged but not shown. */
+        snprintf(args, sizeof(args), "bus=%s silent", h.bus_address);
+        write_probe("su", args);
+        login_run_at(&a, &l);
+        ck_assert_int_eq(l.auth, PAM_AUTH_ERR);
+        ck_assert_str_eq(l.messages, "");
+        login_done(&l);
+
+        key_done(&k);
+}
+END_TEST
+
+START_TEST(test_networks) {
+        const char *const with_local[] = { "10.0.0.0/8", "local", NULL };
+        const char *const no_local[] = { "10.0.0.0/8", NULL };
+        const char *const v6[] = { "2001:db8::/32", "192.0.2.0/24", NULL };
+        const ak_create_options o1 = { .name = "pam-net-local", .networks = with_local };
+        const ak_create_options o2 = { .name = "pam-net", .networks = no_local };
+        const ak_create_options o3 = { .name = "pam-net6", .networks = v6 };
+        key k1, k2, k3;
+        login l;
+
+        key_create(&o1, &k1);
+        key_create(&o2, &k2);
+        key_create(&o3, &k3);
+
+        const struct {
+                const key *k;
+                const char *rhost;
+                bool ok;
+        } cases[] = {
+                { &k1, "10.1.2.3", true },
+                { &k1, "10.255.255.255", true },
+                { &k1, NULL, true }, /* no remote host at all */
+                { &k1, "", true },
+                { &k1, "192.168.1.1", false },
+                { &k1, "11.0.0.1", false },
+                /* Hostnames and anything malformed never match: no DNS. */
+                { &k1, "host.example", false },
+                { &k1, "localhost", false },
+                { &k1, "10.1.2.300", false },
+                { &k1, "10.1.2.3/8", false },
+                { &k1, " 10.1.2.3", false },
+                { &k2, "10.1.2.3", true },
+                { &k2, NULL, false },
+                { &k2, "", false },
+                { &k2, "host.example", false },
+                { &k3, "2001:db8::1", true },
+                { &k3, "2001:DB8:0:0:0:0:0:42", true },
+                { &k3, "192.0.2.10", true },
+                { &k3, "2001:db9::1", false },
+                { &k3, "::1", false },
+                { &k3, "[2001:db8::1]", false },
+                { &k3, NULL, false },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                const attempt a = { "probe", "root", cases[i].k->password, cases[i].rhost };
+                if (cases[i].ok) {
+                        login_run_at(&a, &l);
+                        ck_assert_msg(l.auth == PAM_SUCCESS, "rhost '%s' (key %s): %s",
+                                      strna(cases[i].rhost), cases[i].k->id,
+                                      pam_strerror(NULL, l.auth));
+                        ck_assert_str_eq(l.id_env, cases[i].k->id);
+                        login_done(&l);
+                } else
+                        assert_refused_at(&a, PAM_AUTH_ERR);
+        }
+        ck_assert(daemon_log_has(k1.id, "remote host not in the key's networks"));
+
+        key_done(&k1);
+        key_done(&k2);
+        key_done(&k3);
+}
+END_TEST
+
+START_TEST(test_required_scope) {
+        const char *const none[] = { "deploy", NULL };
+        const char *const backup[] = { "backup:read", "deploy", NULL };
+        const ak_create_options o0 = { .name = "pam-noscope", .scopes = none };
+        const ak_create_options o1 = { .name = "pam-backup", .scopes = backup };
+        key k0, k1;
+        login l;
+
+        key_create(&o0, &k0);
+        key_create(&o1, &k1);
+        write_stacks_f("bus=%s scope=backup:read", h.bus_address);
+
+        assert_refused("root", k0.password, PAM_AUTH_ERR);
+        login_run("probe", "root", k0.password, &l);
+        ck_assert_msg(strstr(l.messages, "backup:read"), "no reason for the user: '%s'",
+                      l.messages);
+        login_done(&l);
+
+        login_run("probe", "root", k1.password, &l);
+        ck_assert_int_eq(l.auth, PAM_SUCCESS);
+        ck_assert_int_eq(l.acct, PAM_SUCCESS);
+        ck_assert_ptr_nonnull(l.scopes_env);
+        ck_assert_msg(streq(l.scopes_env, "backup:read deploy") ||
+                              streq(l.scopes_env, "deploy backup:read"),
+                      "ACCESSKEY_SCOPES=%s", l.scopes_env);
+        login_done(&l);
+
+        /* Every required scope, not any one of them. */
+        write_stacks_f("bus=%s scope=backup:read scope=deploy", h.bus_address);
+        ck_assert_int_eq(module_auth("root", k1.password), PAM_SUCCESS);
+        write_stacks_f("bus=%s scope=backup:read scope=backup:write", h.bus_address);
+        assert_refused("root", k1.password, PAM_AUTH_ERR);
+
+        key_done(&k0);
+        key_done(&k1);
+}
+END_TEST
+
+START_TEST(test_keyid_user) {
+        const ak_create_options oa = { .name = "pam-keyid-root" };
+        const ak_create_options ob = { .name = "pam-keyid-daemon", .owner = "daemon" };
+        char unknown[AK_ID_LEN + 1];
+        key a, b;
+
+        key_create(&oa, &a); /* owned by root */
+        key_create(&ob, &b); /* owned by daemon */
+        ck_assert_int_eq(ak_id_generate(unknown), 0);
+        write_stacks_f("bus=%s timeout=1000 keyid_user", h.bus_address);
+
+        /* The key ID as the user and the bare secret: the owner logs in, in
+         * every stack form, and the account phase sees the owner. */
+        attempt t = { "probe", a.id, a.secret, RHOST_DEFAULT };
+        assert_accepted_at(&t, a.id, "root");
+        t = (attempt){ "probe", b.id, b.secret, RHOST_DEFAULT };
+        assert_accepted_at(&t, b.id, "daemon");
+        /* The whole credential works too when it is the same key. */
+        t = (attempt){ "probe", a.id, a.password, RHOST_DEFAULT };
+        assert_accepted_at(&t, a.id, "root");
+        /* An ordinary user name: as without the option. */
+        t = (attempt){ "probe", "root", a.password, RHOST_DEFAULT };
+        assert_accepted_at(&t, a.id, "root");
+        t = (attempt){ "probe", "daemon", b.password, RHOST_DEFAULT };
+        assert_accepted_at(&t, b.id, "daemon");
+
+        /* No way to become anyone but the key's owner. */
+        t = (attempt){ "probe", a.id, b.secret, RHOST_DEFAULT }; /* A's ID, B's secret */
+        assert_refused_at(&t, PAM_AUTH_ERR);
+        t = (attempt){ "probe", b.id, a.secret, RHOST_DEFAULT };
+        assert_refused_at(&t, PAM_AUTH_ERR);
+        t = (attempt){ "probe", a.id, b.password, RHOST_DEFAULT }; /* B's credential */
+        assert_refused_at(&t, PAM_AUTH_ERR);
+        t = (attempt){ "probe", "root", b.password, RHOST_DEFAULT }; /* daemon's key */
+        assert_refused_at(&t, PAM_AUTH_ERR);
+        t = (attempt){ "probe", "daemon", a.password, RHOST_DEFAULT }; /* root's key */
+        assert_refused_at(&t, PAM_AUTH_ERR);
+        t = (attempt){ "probe", "root", b.secret, RHOST_DEFAULT }; /* a bare secret */
+        assert_refused_at(&t, PAM_IGNORE);
+        t = (attempt){ "probe", unknown, a.secret, RHOST_DEFAULT }; /* unknown ID */
+        assert_refused_at(&t, PAM_AUTH_ERR);
+        t = (attempt){ "probe", a.id, "hunter2", RHOST_DEFAULT };
+        assert_refused_at(&t, PAM_IGNORE);
+
+        /* Something that is not an ID is an ordinary user name. */
+        char *lower = strdup(a.id);
+        lower[0] = 'a';
+        t = (attempt){ "probe", lower, a.secret, RHOST_DEFAULT };
+        assert_refused_at(&t, PAM_IGNORE);
+        free(lower);
+
+        /* A refused key (here: network) leaves the key ID as the user. */
+        const char *const nets[] = { "10.0.0.0/8", NULL };
+        const ak_create_options oc = { .name = "pam-keyid-net", .networks = nets };
+        key c;
+        key_create(&oc, &c);
+        t = (attempt){ "probe", c.id, c.secret, RHOST_DEFAULT };
+        assert_refused_at(&t, PAM_AUTH_ERR);
+        t.rhost = "10.0.0.1";
+        assert_accepted_at(&t, c.id, "root");
+        key_done(&c);
+
+        /* Without the option a key ID is no user name of ours. */
+        write_stacks_f("bus=%s timeout=1000", h.bus_address);
+        t = (attempt){ "probe", a.id, a.secret, RHOST_DEFAULT };
+        assert_refused_at(&t, PAM_IGNORE);
+        t = (attempt){ "probe", a.id, a.password, RHOST_DEFAULT };
+        assert_refused_at(&t, PAM_AUTH_ERR);
+
+        key_done(&a);
+        key_done(&b);
+}
+END_TEST
+
+START_TEST(test_session) {
+        const char *const scopes[] = { "deploy", NULL };
+        const ak_create_options o = { .name = "pam-session", .scopes = scopes };
+        conv_data d;
+        login l = {};
+        pam_handle_t *pamh = NULL;
+        struct pam_conv conv = { conversation, &d };
+        key k;
+
+        key_create(&o, &k);
+
+        d = (conv_data){ .password = k.password, .out = &l };
+        ck_assert_int_eq(pam_start_confdir("probe", "root", &conv, confdir, &pamh), PAM_SUCCESS);
+        ck_assert_int_eq(pam_authenticate(pamh, 0), PAM_SUCCESS);
+        ck_assert_int_eq(pam_acct_mgmt(pamh, 0), PAM_SUCCESS);
+        ck_assert_str_eq(pam_getenv(pamh, "ACCESSKEY_ID"), k.id);
+
+        /* An application that cleared the environment gets it back. */
+        (void) pam_putenv(pamh, "ACCESSKEY_ID");
+        (void) pam_putenv(pamh, "ACCESSKEY_SCOPES");
+        ck_assert_ptr_null(pam_getenv(pamh, "ACCESSKEY_ID"));
+        ck_assert_int_eq(pam_setcred(pamh, PAM_ESTABLISH_CRED), PAM_SUCCESS);
+        ck_assert_str_eq(pam_getenv(pamh, "ACCESSKEY_ID"), k.id);
+        ck_assert_str_eq(pam_getenv(pamh, "ACCESSKEY_SCOPES"), "deploy");
+
+        (void) pam_putenv(pamh, "ACCESSKEY_ID");
+        (void) pam_putenv(pamh, "ACCESSKEY_SCOPES");
+        ck_assert_int_eq(pam_open_session(pamh, 0), PAM_SUCCESS);
+        ck_assert_str_eq(pam_getenv(pamh, "ACCESSKEY_ID"), k.id);
+        ck_assert_str_eq(pam_getenv(pamh, "ACCESSKEY_SCOPES"), "deploy");
+        ck_assert_int_eq(pam_close_session(pamh, 0), SENTINEL_IGNORE);
+        ck_assert_int_eq(pam_setcred(pamh, PAM_DELETE_CRED), PAM_SUCCESS);
+
+        /* A later refused authentication on the same handle takes it all
+         * back. */
+        d.password = "hunter2";
+        ck_assert_int_eq(pam_authenticate(pamh, 0), SENTINEL_IGNORE);
+        ck_assert_ptr_null(pam_getenv(pamh, "ACCESSKEY_ID"));
+        ck_assert_ptr_null(pam_getenv(pamh, "ACCESSKEY_SCOPES"));
+        ck_assert_int_eq(pam_acct_mgmt(pamh, 0), SENTINEL_IGNORE);
+        ck_assert_int_eq(pam_setcred(pamh, PAM_ESTABLISH_CRED), SENTINEL_IGNORE);
+        ck_assert_int_eq(pam_open_session(pamh, 0), SENTINEL_IGNORE);
+        ck_assert_ptr_null(pam_getenv(pamh, "ACCESSKEY_ID"));
+        pam_end(pamh, PAM_SUCCESS);
+
+        /* The account phase vouches only for the user the key logged in. */
+        d.password = k.password;
+        ck_assert_int_eq(pam_start_confdir("probe", "root", &conv, confdir, &pamh), PAM_SUCCESS);
+        ck_assert_int_eq(pam_authenticate(pamh, 0), PAM_SUCCESS);
+        ck_assert_int_eq(pam_set_item(pamh, PAM_USER, "daemon"), PAM_SUCCESS);
+        ck_assert_int_eq(pam_acct_mgmt(pamh, 0), PAM_PERM_DENIED);
+        pam_end(pamh, PAM_PERM_DENIED);
+
+        key_done(&k);
+}
+END_TEST
+
+START_TEST(test_deactivated_key) {
+        ak_client *c = NULL;
+        key k;
+        login l;
+
+        key_create_simple(&k);
+        ck_assert_int_eq(module_auth("root", k.password), PAM_SUCCESS);
+        ck_assert_int_eq(ak_client_open(h.bus_address, NULL, 2000, &c), 0);
+        int r = ak_deactivate_key(c, k.id);
+        ck_assert_msg(r == 0, "ak_deactivate_key: %s", ak_strerror(r));
+
+        assert_refused("root", k.password, PAM_AUTH_ERR);
+        login_run("probe", "root", k.password, &l);
+        ck_assert_msg(strstr(l.messages, k.id), "no reason for the user: '%s'", l.messages);
+        login_done(&l);
+
+        ck_assert_int_eq(ak_reactivate_key(c, k.id), 0);
+        ck_assert_int_eq(module_auth("root", k.password), PAM_SUCCESS);
+        ak_client_close(c);
+        key_done(&k);
+}
+END_TEST
+
+/* An unknown ID and a wrong secret look the same to the user and to the
+ * module: same code, same (absent) reason. */
+START_TEST(test_refusals_alike) {
+        char id[AK_ID_LEN + 1], secret[AK_SECRET_LEN + 1];
+        key k;
+        login l1, l2;
+
+        key_create_simple(&k);
+        ck_assert_int_eq(ak_id_generate(id), 0);
+        ck_assert_int_eq(ak_secret_generate(secret), 0);
+        char *unknown = credential_of(id, secret);
+        char *wrong = credential_of(k.id, secret);
+
+        login_run("probe", "root", unknown, &l1);
+        login_run("probe", "root", wrong, &l2);
+        ck_assert_int_eq(l1.auth, PAM_AUTH_ERR);
+        ck_assert_int_eq(l2.auth, PAM_AUTH_ERR);
+        ck_assert_str_eq(l1.messages, "");
+        ck_assert_str_eq(l2.messages, "");
+        login_done(&l1);
+        login_done(&l2);
+
+        erase_and_free(unknown);
+        erase_and_free(wrong);
+        key_done(&k);
+}
+END_TEST
+
+static double dmax(double a, double b) {
+        return a > b ? a : b;
+}
+
+static double dabs(double a) {
+        return a < 0 ? -a : a;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+        uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+        return x < y ? -1 : x > y;
+}
+
+/* The daemon does the same work for an unknown ID as for a wrong secret.
+ * A property check, not a speed target: 200 calls each, interleaved so that
+ * drift of the machine hits both alike. */
+START_TEST(test_timing_alike) {
+        enum {
+                N = 200,
+                WARMUP = 20
+        };
+        static uint64_t t_unknown[N], t_wrong[N];
+        char id[AK_ID_LEN + 1], secret[AK_SECRET_LEN + 1];
+        ak_client *c = NULL;
+        key k;
+
+        key_create_simple(&k);
+        ck_assert_int_eq(ak_id_generate(id), 0);
+        ck_assert_int_eq(ak_secret_generate(secret), 0);
+        ck_assert_int_eq(ak_client_open(h.bus_address, NULL, 2000, &c), 0);
+        const ak_auth_request req = { .user = "root", .service = "probe", .rhost = RHOST_DEFAULT };
+
+        for (int i = -WARMUP; i < N; i++)
+                for (int which = 0; which < 2; which++) {
+                        const char *kid = which == 0 ? id : k.id;
+                        ak_auth_result *res = NULL;
+                        uint64_t t0 = mono_usec();
+                        int r = ak_authenticate(c, kid, secret, &req, &res);
+                        uint64_t dt = mono_usec() - t0;
+                        ck_assert_int_eq(r, -EKEYREJECTED);
+                        ck_assert_str_eq(strempty(ak_client_last_error(c)),
+                                         "authentication failed");
+                        if (i >= 0)
+                                (which == 0 ? t_unknown : t_wrong)[i] = dt;
+                }
+        ak_client_close(c);
+
+        double mean_u = 0, mean_w = 0;
+        for (int i = 0; i < N; i++) {
+                mean_u += (double) t_unknown[i] / N;
+                mean_w += (double) t_wrong[i] / N;
+        }
+        qsort(t_unknown, N, sizeof(uint64_t), cmp_u64);
+        qsort(t_wrong, N, sizeof(uint64_t), cmp_u64);
+        printf("timing: %d Authenticate calls each: unknown ID mean %.1f us (median %" PRIu64
+               " us), wrong secret mean %.1f us (median %" PRIu64 " us), difference %.1f%%\n",
+               N, mean_u, t_unknown[N / 2], mean_w, t_wrong[N / 2],
+               100.0 * dabs(mean_u - mean_w) / dmax(mean_u, mean_w));
+        fflush(stdout);
+        ck_assert_msg(dabs(mean_u - mean_w) <= 0.25 * dmax(mean_u, mean_w),
+                      "unknown ID %.1f us vs wrong secret %.1f us: more than 25%% apart", mean_u,
+                      mean_w);
+        key_done(&k);
+}
+END_TEST
+
+/* Guessing is throttled per source: PAM_MAXTRIES, never a success, and the
+ * owner from elsewhere still gets in. */
+START_TEST(test_rate_limited) {
+        char other[AK_SECRET_LEN + 1];
+        key k;
+        login l;
+
+        key_create_simple(&k);
+        ck_assert_int_eq(ak_secret_generate(other), 0);
+        char *pw = credential_of(k.id, other);
+
+        for (int i = 0; i < 3; i++)
+                ck_assert_int_eq(module_auth("root", pw), PAM_AUTH_ERR);
+        assert_refused("root", pw, PAM_MAXTRIES);
+        /* Blocked before the secret is looked at: the right one too, from
+         * that source. */
+        assert_refused("root", k.password, PAM_MAXTRIES);
+
+        const attempt a = { "probe", "root", k.password, "192.0.2.11" };
+        login_run_at(&a, &l);
+        ck_assert_int_eq(l.auth, PAM_SUCCESS);
+        login_done(&l);
+
+        erase_and_free(pw);
+        erase_mem(other, sizeof(other));
+        key_done(&k);
+}
+END_TEST
+
+/* ------------------------------------- beside pam_unix, with a real user */
+
+/* A throwaway local user with a known password, made in the parent process
+ * (unchecked fixture) so that it is removed even when a test fails or
+ * times out. */
+static char unix_user[32];
+static char unix_password[32];
+
+static void unix_user_remove(void) {
+        const char *const del[] = { "/usr/sbin/userdel", "-r", unix_user, NULL };
+        char *err = NULL;
+
+        if (!unix_user[0] || !getpwnam(unix_user))
+                return;
+        int r = harness_run(del, (uid_t) -1, (gid_t) -1, NULL, NULL, &err);
+        if (r != 0 || getpwnam(unix_user))
+                fprintf(stderr,
+                        "test-pam: cannot remove user %s (userdel exited %d: %s); "
+                        "remove it with 'userdel -r %s'\n",
+                        unix_user, r, strempty(err), unix_user);
+        free(err);
+}
+
+static void unix_user_setup(void) {
+        char id[AK_ID_LEN + 1], *input = NULL, *err = NULL;
+
+        snprintf(unix_user, sizeof(unix_user), "aktest%ld", (long) getpid());
+        /* Random, and never shaped like a key. */
+        ck_assert_int_eq(ak_id_generate(id), 0);
+        snprintf(unix_password, sizeof(unix_password), "pw-%s", id + 2);
+        unix_user_remove();
+
+        const char *const add[] = { "/usr/sbin/useradd", "-m", "-s", "/bin/sh", unix_user, NULL };
+        int r = harness_run(add, (uid_t) -1, (gid_t) -1, NULL, NULL, &err);
+        ck_assert_msg(r == 0, "useradd %s exited %d: %s", unix_user, r, strempty(err));
+        free(err);
+        err = NULL;
+
+        const char *const chpasswd[] = { "/usr/sbin/chpasswd", NULL };
+        ck_assert_int_ge(asprintf(&input, "%s:%s\n", unix_user, unix_password), 0);
+        r = harness_run(chpasswd, (uid_t) -1, (gid_t) -1, input, NULL, &err);
+        free(input);
+        if (r != 0)
+                unix_user_remove();
+        ck_assert_msg(r == 0, "chpasswd exited %d: %s", r, strempty(err));
+        free(err);
+}
+
+static void unix_setup(void) {
+        daemon_setup();
+        const char *m = module_path();
+        /* pam_unix's nodelay: no 2 s delay after each failure. */
+        write_file("unix-sufficient",
+                   "auth    sufficient %1$s bus=%2$s timeout=1000\n"
+                   "auth    required   pam_unix.so nodelay try_first_pass\n"
+                   "account sufficient %1$s bus=%2$s timeout=1000\n"
+                   "account required   pam_unix.so\n",
+                   m, h.bus_address);
+        /* Debian's common-auth and common-account. */
+        write_file("unix-debian",
+                   "auth    [success=2 default=ignore] %1$s bus=%2$s timeout=1000\n"
+                   "auth    [success=1 default=ignore] pam_unix.so nodelay try_first_pass\n"
+                   "auth    requisite pam_deny.so\n"
+                   "auth    required  pam_permit.so\n"
+                   "account [success=1 new_authtok_reqd=done default=ignore] pam_unix.so\n"
+                   "account requisite pam_deny.so\n"
+                   "account required  pam_permit.so\n",
+                   m, h.bus_address);
+        /* The daemon gone: passwords still work, keys fail closed. */
+        write_file("unix-nodaemon",
+                   "auth    sufficient %1$s bus=" NOWHERE_BUS " timeout=500\n"
+                   "auth    required   pam_unix.so nodelay try_first_pass\n"
+                   "account sufficient %1$s bus=" NOWHERE_BUS " timeout=500\n"
+                   "account required   pam_unix.so\n",
+                   m);
+        write_probe("unix-probe-nodaemon", "bus=" NOWHERE_BUS " timeout=500");
+}
+
+START_TEST(test_unix_sufficient) {
+        const ak_create_options o = { .name = "pam-unix", .owner = unix_user };
+        const char *const stacks[] = { "unix-sufficient", "unix-debian" };
+        key k, root_key;
+        login l;
+
+        key_create(&o, &k);
+        key_create_simple(&root_key);
+
+        for (size_t i = 0; i < ELEMENTSOF(stacks); i++) {
+                /* The normal password: pam_unix decides, and the daemon never
+                 * hears of it. */
+                size_t calls = daemon_auth_calls();
+                login_run(stacks[i], unix_user, unix_password, &l);
+                ck_assert_msg(l.auth == PAM_SUCCESS, "%s: password: %s", stacks[i],
+                              pam_strerror(NULL, l.auth));
+                ck_assert_int_eq(l.acct, PAM_SUCCESS);
+                ck_assert_ptr_null(l.id_env);
+                ck_assert_uint_eq(l.prompts, 1);
+                login_done(&l);
+                ck_assert_uint_eq(daemon_auth_calls(), calls);
+
+                login_run(stacks[i], unix_user, "wrong-password", &l);
+                ck_assert_int_ne(l.auth, PAM_SUCCESS);
+                login_done(&l);
+                ck_assert_uint_eq(daemon_auth_calls(), calls);
+
+                /* The user's key. */
+                login_run(stacks[i], unix_user, k.password, &l);
+                ck_assert_msg(l.auth == PAM_SUCCESS, "%s: key: %s", stacks[i],
+                              pam_strerror(NULL, l.auth));
+                ck_assert_int_eq(l.acct, PAM_SUCCESS);
+                ck_assert_str_eq(l.id_env, k.id);
+                ck_assert_uint_eq(l.prompts, 1);
+                login_done(&l);
+                ck_assert_uint_eq(daemon_auth_calls(), calls + 1);
+
+                /* Someone else's key, and the user's key as root: pam_unix
+                 * gets the credential next and refuses it too. */
+                login_run(stacks[i], unix_user, root_key.password, &l);
+                ck_assert_int_ne(l.auth, PAM_SUCCESS);
+                ck_assert_ptr_null(l.id_env);
+                login_done(&l);
+                login_run(stacks[i], "root", k.password, &l);
+                ck_assert_int_ne(l.auth, PAM_SUCCESS);
+                login_done(&l);
+        }
+
+        /* The module's own answer to the password: PAM_IGNORE, with no
+         * daemon to ask at all. */
+        login_run("unix-probe-nodaemon", unix_user, unix_password, &l);
+        ck_assert_int_eq(l.auth, PAM_IGNORE);
+        login_done(&l);
+
+        /* No daemon: the password works, the key does not. */
+        login_run("unix-nodaemon", unix_user, unix_password, &l);
+        ck_assert_int_eq(l.auth, PAM_SUCCESS);
+        ck_assert_int_eq(l.acct, PAM_SUCCESS);
+        login_done(&l);
+        login_run("unix-nodaemon", unix_user, k.password, &l);
+        ck_assert_int_ne(l.auth, PAM_SUCCESS);
+        login_done(&l);
+
+        key_done(&k);
+        key_done(&root_key);
+}
+END_TEST
+
 /* ------------------------------------------------- without any daemon */
+
+/* Stacks that accept keys only: an ordinary password fails, and still goes
+ * nowhere (the bus does not exist, so asking would be UNAVAIL). */
+START_TEST(test_service_required) {
+        const char *const opts[] = { "service_required", "strict" };
+        char id[AK_ID_LEN + 1], secret[AK_SECRET_LEN + 1];
+        login l;
+
+        ck_assert_int_eq(ak_id_generate(id), 0);
+        ck_assert_int_eq(ak_secret_generate(secret), 0);
+        char *pw = credential_of(id, secret);
+
+        for (size_t i = 0; i < ELEMENTSOF(opts); i++) {
+                write_stacks_f("bus=" NOWHERE_BUS " timeout=500 %s", opts[i]);
+                assert_refused("root", "hunter2", PAM_AUTH_ERR);
+                assert_refused("root", "", PAM_AUTH_ERR);
+                assert_refused("root", secret, PAM_AUTH_ERR);
+                login_run("probe", "root", "hunter2", &l);
+                ck_assert_int_eq(l.auth, PAM_AUTH_ERR);
+                ck_assert_uint_lt(l.elapsed_usec, 200 * USEC_PER_MSEC);
+                login_done(&l);
+                /* The control: a key does go to the (missing) daemon. */
+                assert_refused("root", pw, PAM_AUTHINFO_UNAVAIL);
+        }
+
+        /* With keyid_user too: a key ID as the user and no secret. */
+        write_stacks("bus=" NOWHERE_BUS " timeout=500 keyid_user service_required");
+        const attempt a = { "probe", id, "hunter2", RHOST_DEFAULT };
+        assert_refused_at(&a, PAM_AUTH_ERR);
+        const attempt b = { "probe", id, secret, RHOST_DEFAULT };
+        assert_refused_at(&b, PAM_AUTHINFO_UNAVAIL);
+
+        erase_and_free(pw);
+}
+END_TEST
 
 START_TEST(test_unreachable) {
         char id[AK_ID_LEN + 1], secret[AK_SECRET_LEN + 1];
@@ -698,6 +1446,7 @@ static Suite *pam_suite(void) {
         tcase_add_test(tc, test_unreachable);
         tcase_add_test(tc, test_bad_checksum);
         tcase_add_test(tc, test_normal_password);
+        tcase_add_test(tc, test_service_required);
         suite_add_tcase(s, tc);
 
         /* A fresh bus and daemon per test: no rate limit or stopped daemon
@@ -720,6 +1469,27 @@ static Suite *pam_suite(void) {
         tcase_add_test(tc, test_socket_option);
         tcase_add_test(tc, test_daemon_stopped);
         tcase_add_test(tc, test_daemon_hung);
+        tcase_add_test(tc, test_services);
+        tcase_add_test(tc, test_networks);
+        tcase_add_test(tc, test_required_scope);
+        tcase_add_test(tc, test_keyid_user);
+        tcase_add_test(tc, test_session);
+        tcase_add_test(tc, test_deactivated_key);
+        tcase_add_test(tc, test_refusals_alike);
+        tcase_add_test(tc, test_timing_alike);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("ratelimit");
+        tcase_add_checked_fixture(tc, ratelimit_setup, daemon_teardown);
+        tcase_set_timeout(tc, 30);
+        tcase_add_test(tc, test_rate_limited);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("unix");
+        tcase_add_unchecked_fixture(tc, unix_user_setup, unix_user_remove);
+        tcase_add_checked_fixture(tc, unix_setup, daemon_teardown);
+        tcase_set_timeout(tc, 30);
+        tcase_add_test(tc, test_unix_sufficient);
         suite_add_tcase(s, tc);
         return s;
 }
