@@ -15,6 +15,7 @@
 #define _unused_ __attribute__((unused))
 #define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
 
 /* Wipes memory in a way the compiler may not elide. */
 void erase_mem(void *p, size_t n);
