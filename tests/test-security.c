@@ -384,6 +384,8 @@ START_TEST(test_bad_input_over_dbus) {
          * of a megabyte or more. */
         ck_assert_uint_eq(count_keys(), before);
         long rss1 = rss_kib(h.daemon_pid);
+        fprintf(stderr, "bad input: 60 requests of 1 MiB or 100,000 elements: daemon RSS %ld KiB before, %ld KiB after\n",
+                rss0, rss1);
 #ifndef __SANITIZE_ADDRESS__
         /* (AddressSanitizer's quarantine holds freed memory on purpose: the
          * bound is checked in the plain build.) */
