@@ -51,8 +51,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 assert(c.max_keys_per_user <= 1000000 && c.max_keys_per_admin <= 1000000);
                 assert(c.rate_limit_burst <= 100000);
                 assert(c.rate_limit_interval <= 24 * 3600 * USEC_PER_SEC);
-                assert(c.max_lifetime % USEC_PER_SEC == 0 && c.default_lifetime % USEC_PER_SEC == 0 &&
-                       c.expiry_warning % USEC_PER_SEC == 0 && c.rate_limit_interval % USEC_PER_SEC == 0);
+                assert(c.max_lifetime % USEC_PER_SEC == 0 &&
+                       c.default_lifetime % USEC_PER_SEC == 0 &&
+                       c.expiry_warning % USEC_PER_SEC == 0 &&
+                       c.rate_limit_interval % USEC_PER_SEC == 0);
                 assert(!c.max_lifetime || c.default_lifetime <= c.max_lifetime);
                 config_clear(&c);
         }

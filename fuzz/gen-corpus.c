@@ -104,8 +104,9 @@ static void records(void) {
 /* A CreateKey call as a client sends it, marshalled; fill adds the
  * options. */
 static void message(const char *name, void (*fill)(DBusMessageIter *array)) {
-        DBusMessage *m = dbus_message_new_method_call("org.accesskey.KeyStore1", "/org/accesskey/KeyStore1",
-                                                      "org.accesskey.KeyStore1.Manager", "CreateKey");
+        DBusMessage *m =
+                dbus_message_new_method_call("org.accesskey.KeyStore1", "/org/accesskey/KeyStore1",
+                                             "org.accesskey.KeyStore1.Manager", "CreateKey");
         DBusMessageIter it, array;
         char *buf;
         int len;
@@ -135,16 +136,19 @@ static void fill_full(DBusMessageIter *a) {
                       dict_add_string(a, "owner", "deploy") == 0 &&
                       dict_add_uint64(a, "expires_at", UINT64_C(1774990200000000)) == 0 &&
                       dict_add_strv(a, "services", services) == 0 &&
-                      dict_add_strv(a, "networks", networks) == 0 && dict_add_strv(a, "scopes", scopes) == 0,
+                      dict_add_strv(a, "networks", networks) == 0 &&
+                      dict_add_strv(a, "scopes", scopes) == 0,
               "dict_add_*");
 }
 
 static void fill_owner_uid(DBusMessageIter *a) {
-        check(dict_add_string(a, "name", "backup") == 0 && dict_add_uint32(a, "owner", 1000) == 0, "dict_add_*");
+        check(dict_add_string(a, "name", "backup") == 0 && dict_add_uint32(a, "owner", 1000) == 0,
+              "dict_add_*");
 }
 
 static void fill_unknown_key(DBusMessageIter *a) {
-        check(dict_add_string(a, "name", "x") == 0 && dict_add_bool(a, "expire", true) == 0, "dict_add_*");
+        check(dict_add_string(a, "name", "x") == 0 && dict_add_bool(a, "expire", true) == 0,
+              "dict_add_*");
 }
 
 static void fill_wrong_type(DBusMessageIter *a) {

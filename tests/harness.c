@@ -323,3 +323,17 @@ int harness_run(const char *const *argv, uid_t uid, gid_t gid, const char *input
                 return WEXITSTATUS(status);
         return 128 + WTERMSIG(status);
 }
+
+int harness_main(Suite *s, bool need_root) {
+        if (need_root && geteuid() != 0) {
+                fprintf(stderr, "%s needs root: a private bus whose daemon name only root may own, and other "
+                                "real users; skipped\n",
+                        program_invocation_short_name);
+                return 77;
+        }
+        SRunner *sr = srunner_create(s);
+        srunner_run_all(sr, CK_NORMAL);
+        int failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

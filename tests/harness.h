@@ -59,5 +59,10 @@ int harness_run(const char *const *argv, uid_t uid, gid_t gid, const char *input
 #define HARNESS_UID_THIRD 2
 #define HARNESS_UID_NOBODY 65534
 
+/* Runs a Check suite and returns the process's exit code.  With need_root,
+ * a test program not run as root is skipped (77), saying why. */
+struct Suite;
+int harness_main(struct Suite *s, bool need_root);
+
 /* Reads a whole file into a NUL-terminated buffer (NULL on failure). */
 char *harness_read_file(const char *path);

@@ -1170,14 +1170,5 @@ static Suite *cli_suite(void) {
 }
 
 int main(void) {
-        if (geteuid() != 0) {
-                fprintf(stderr, "test-cli needs root (a private system bus and other users); "
-                                "skipped\n");
-                return 77;
-        }
-        SRunner *sr = srunner_create(cli_suite());
-        srunner_run_all(sr, CK_NORMAL);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return harness_main(cli_suite(), true);
 }

@@ -12,6 +12,7 @@
 #include "errors.h"
 #include "hashmap.h"
 #include "netaddr.h"
+#include "harness.h"
 #include "util.h"
 #include "validate.h"
 
@@ -265,9 +266,5 @@ static Suite *suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(suite());
-        srunner_run_all(sr, CK_NORMAL);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return harness_main(suite(), false);
 }

@@ -13,6 +13,7 @@
 #include "keystore.h"
 #include "policy.h"
 #include "record.h"
+#include "harness.h"
 #include "util.h"
 
 static char dir[64];
@@ -333,9 +334,5 @@ static Suite *suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(suite());
-        srunner_run_all(sr, CK_NORMAL);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return harness_main(suite(), false);
 }

@@ -1495,14 +1495,5 @@ static Suite *pam_suite(void) {
 }
 
 int main(void) {
-        if (geteuid() != 0) {
-                fprintf(stderr,
-                        "test-pam: needs root (the test bus lets only root own the daemon's name)\n");
-                return 77;
-        }
-        SRunner *sr = srunner_create(pam_suite());
-        srunner_run_all(sr, CK_NORMAL);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return harness_main(pam_suite(), true);
 }

@@ -451,13 +451,5 @@ static Suite *suite(void) {
 }
 
 int main(void) {
-        if (geteuid() != 0) {
-                fprintf(stderr, "security tests need root (a root-only bus name, other real UIDs); skipped\n");
-                return 77;
-        }
-        SRunner *sr = srunner_create(suite());
-        srunner_run_all(sr, CK_NORMAL);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return harness_main(suite(), true);
 }
