@@ -20,8 +20,8 @@ testbed_start() {
                 "$srcdir/tests/data/system-bus.conf.in" >"$TB_DIR/bus.conf"
         dbus-daemon --config-file="$TB_DIR/bus.conf" --nofork --nopidfile >"$TB_DIR/bus.log" 2>&1 &
         TB_BUS_PID=$!
-        local i
-        for i in $(seq 100); do
+        local _
+        for _ in $(seq 100); do
                 [[ -S $TB_DIR/bus ]] && break
                 sleep 0.1
         done
@@ -30,7 +30,7 @@ testbed_start() {
         "$builddir/accesskeyd" --bus="$TB_ADDRESS" --state-dir="$TB_DIR/state" --config="$TB_DIR/accesskeyd.conf" \
                 --private-socket="$TB_SOCKET" >"$TB_LOG" 2>&1 &
         TB_DAEMON_PID=$!
-        for i in $(seq 100); do
+        for _ in $(seq 100); do
                 busctl --address="$TB_ADDRESS" status org.accesskey.KeyStore1 >/dev/null 2>&1 && return 0
                 kill -0 "$TB_DAEMON_PID" 2>/dev/null || break
                 sleep 0.1
@@ -46,7 +46,8 @@ testbed_stop() {
                 [[ -n $pid ]] || continue
                 kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
         done
-        TB_DAEMON_PID= TB_BUS_PID=
+        TB_DAEMON_PID=''
+        TB_BUS_PID=''
         [[ -n ${TB_DIR:-} && $TB_DIR == /tmp/accesskey-testbed.* ]] && rm -rf "$TB_DIR"
-        TB_DIR=
+        TB_DIR=''
 }
