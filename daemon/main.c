@@ -26,7 +26,9 @@
 #include "util.h"
 
 #define DEFAULT_STATE_DIR LOCALSTATEDIR "/lib/accesskey"
-#define DEFAULT_PRIVATE_SOCKET RUNSTATEDIR "/accesskey/private"
+/* Where libaccesskey looks first, whatever the prefix (systemd's
+ * RuntimeDirectory=accesskey is /run/accesskey). */
+#define DEFAULT_PRIVATE_SOCKET AK_DEFAULT_PRIVATE_SOCKET
 #define BUS_RECONNECT_INTERVAL (1 * USEC_PER_SEC)
 #define USAGE_FLUSH_INTERVAL (5 * USEC_PER_SEC)
 /* Keys also get checked when they change; the scan catches those that
