@@ -2,11 +2,13 @@
 #include "credential.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 
 #include "util.h"
@@ -144,11 +146,41 @@ int ak_credential_split(const char *password, size_t len, char ret_id[AK_ID_LEN 
         return 0;
 }
 
-int ak_verifier_compute(const uint8_t pepper[AK_PEPPER_LEN], const char *id, const char *secret,
-                        uint8_t ret[AK_VERIFIER_LEN]) {
+struct ak_verifier_key {
+        EVP_MAC *mac;
+        EVP_MAC_CTX *ctx; /* keyed with the pepper; re-initialised per use */
+};
+
+ak_verifier_key *ak_verifier_key_free(ak_verifier_key *k) {
+        if (k) {
+                EVP_MAC_CTX_free(k->ctx);
+                EVP_MAC_free(k->mac);
+                free(k);
+        }
+        return NULL;
+}
+
+int ak_verifier_key_new(const uint8_t pepper[AK_PEPPER_LEN], ak_verifier_key **ret) {
+        char digest[] = "SHA256";
+        OSSL_PARAM params[] = { OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                                OSSL_PARAM_construct_end() };
+        ak_verifier_key *k = calloc(1, sizeof(*k));
+
+        if (!k)
+                return -ENOMEM;
+        k->mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+        k->ctx = k->mac ? EVP_MAC_CTX_new(k->mac) : NULL;
+        if (!k->ctx || EVP_MAC_init(k->ctx, pepper, AK_PEPPER_LEN, params) != 1) {
+                ak_verifier_key_free(k);
+                return -EIO;
+        }
+        *ret = k;
+        return 0;
+}
+
+int ak_verifier_compute_with(ak_verifier_key *k, const char *id, const char *secret, uint8_t ret[AK_VERIFIER_LEN]) {
         unsigned char msg[AK_CREDENTIAL_LEN];
-        size_t il = strnlen(id, AK_ID_LEN + 1), sl = strnlen(secret, AK_SECRET_LEN + 1);
-        unsigned int mdlen = 0;
+        size_t il = strnlen(id, AK_ID_LEN + 1), sl = strnlen(secret, AK_SECRET_LEN + 1), mdlen = 0;
 
         if (il != AK_ID_LEN || sl != AK_SECRET_LEN)
                 return -EINVAL;
@@ -157,13 +189,26 @@ int ak_verifier_compute(const uint8_t pepper[AK_PEPPER_LEN], const char *id, con
         memcpy(msg + il + 1, secret, sl);
 
         ret[0] = AK_VERIFIER_SCHEME_HMAC_SHA256;
-        unsigned char *md = HMAC(EVP_sha256(), pepper, AK_PEPPER_LEN, msg, sizeof(msg), ret + 1, &mdlen);
+        /* A NULL key re-initialises the context with the pepper it holds. */
+        bool ok = EVP_MAC_init(k->ctx, NULL, 0, NULL) == 1 && EVP_MAC_update(k->ctx, msg, sizeof(msg)) == 1 &&
+                  EVP_MAC_final(k->ctx, ret + 1, &mdlen, AK_VERIFIER_LEN - 1) == 1 && mdlen == AK_VERIFIER_LEN - 1;
         erase_mem(msg, sizeof(msg));
-        if (!md || mdlen != AK_VERIFIER_LEN - 1) {
+        if (!ok) {
                 erase_mem(ret, AK_VERIFIER_LEN);
                 return -EIO;
         }
         return 0;
+}
+
+int ak_verifier_compute(const uint8_t pepper[AK_PEPPER_LEN], const char *id, const char *secret,
+                        uint8_t ret[AK_VERIFIER_LEN]) {
+        ak_verifier_key *k;
+        int r = ak_verifier_key_new(pepper, &k);
+        if (r < 0)
+                return r;
+        r = ak_verifier_compute_with(k, id, secret, ret);
+        ak_verifier_key_free(k);
+        return r;
 }
 
 bool ak_verifier_equal(const uint8_t a[AK_VERIFIER_LEN], const uint8_t b[AK_VERIFIER_LEN]) {

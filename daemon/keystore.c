@@ -21,7 +21,7 @@
 struct keystore {
         MDB_env *env;
         MDB_dbi keys, owners, usage, retired, meta;
-        uint8_t pepper[AK_PEPPER_LEN];
+        ak_verifier_key *verifier_key;
         uint64_t commits;
 };
 
@@ -182,7 +182,11 @@ int keystore_open_sized(const char *dir, uint64_t map_size, keystore **ret) {
                 r = -errno;
                 goto fail;
         }
-        r = load_pepper(dirfd, ks->pepper);
+        uint8_t pepper[AK_PEPPER_LEN];
+        r = load_pepper(dirfd, pepper);
+        if (r == 0)
+                r = ak_verifier_key_new(pepper, &ks->verifier_key);
+        erase_mem(pepper, sizeof(pepper));
         if (r < 0) {
                 log_error("keystore: pepper %s/%s: %s", dir, PEPPER_FILE,
                           r == -EPERM ? "must be a 32-byte regular file readable by its owner only"
@@ -220,14 +224,14 @@ keystore *keystore_close(keystore *ks) {
         if (ks) {
                 if (ks->env)
                         mdb_env_close(ks->env);
-                erase_mem(ks->pepper, sizeof(ks->pepper));
+                ak_verifier_key_free(ks->verifier_key);
                 free(ks);
         }
         return NULL;
 }
 
-const uint8_t *keystore_pepper(const keystore *ks) {
-        return ks->pepper;
+ak_verifier_key *keystore_verifier_key(const keystore *ks) {
+        return ks->verifier_key;
 }
 
 uint64_t keystore_commits(const keystore *ks) {

@@ -25,7 +25,8 @@ int keystore_open(const char *dir, keystore **ret);
 int keystore_open_sized(const char *dir, uint64_t map_size, keystore **ret);
 keystore *keystore_close(keystore *ks);
 
-const uint8_t *keystore_pepper(const keystore *ks);
+/* The pepper, keyed for computing verifiers. */
+ak_verifier_key *keystore_verifier_key(const keystore *ks);
 
 /* Inserts a new record.  When max_keys > 0 and the owner already has that
  * many keys, nothing is written and -EDQUOT is returned; the count and the

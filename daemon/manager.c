@@ -206,7 +206,7 @@ static int method_create_key(call *c, DBusMessage **ret) {
         for (int attempt = 0;; attempt++) {
                 if ((r = ak_id_generate(rec->id)) < 0 || (r = ak_secret_generate(secret)) < 0)
                         return r;
-                r = ak_verifier_compute(keystore_pepper(c->m->ks), rec->id, secret, rec->verifier);
+                r = ak_verifier_compute_with(keystore_verifier_key(c->m->ks), rec->id, secret, rec->verifier);
                 if (r == 0)
                         r = keystore_insert(c->m->ks, rec, limit);
                 if (r != -EEXIST || attempt >= 3)
@@ -478,7 +478,7 @@ static int method_rotate_secret(call *c, DBusMessage **ret) {
         rec->prev_verifier_until = grace ? now + grace : 0;
         if (!grace)
                 erase_mem(rec->prev_verifier, AK_VERIFIER_LEN);
-        r = ak_verifier_compute(keystore_pepper(c->m->ks), rec->id, secret, rec->verifier);
+        r = ak_verifier_compute_with(keystore_verifier_key(c->m->ks), rec->id, secret, rec->verifier);
         rec->rotated_at = now;
         if (r == 0)
                 r = commit_change(c, rec, grace ? "secret rotated (with grace period)" : "secret rotated");
@@ -568,7 +568,7 @@ static bool secret_matches(call *c, const key_record *rec, const char *id, const
         uint8_t v[AK_VERIFIER_LEN];
         bool ok = false;
 
-        if (ak_verifier_compute(keystore_pepper(c->m->ks), id, secret, v) < 0)
+        if (ak_verifier_compute_with(keystore_verifier_key(c->m->ks), id, secret, v) < 0)
                 return false;
         if (!rec)
                 (void) ak_verifier_equal(v, dummy);
@@ -688,7 +688,9 @@ static int method_authenticate(call *c, DBusMessage **ret) {
 
         /* The owner's name now, not at creation: the policy compared UIDs,
          * and a renamed owner must not log in under a stale name. */
-        owner = uid_to_name(rec->owner_uid);
+        /* The policy proved the PAM user is the owner, so its name is the
+         * owner's current one; only a key-ID login has to look it up. */
+        owner = keyid_user ? uid_to_name(rec->owner_uid) : strdup(user);
         DBusMessage *reply = owner ? dbus_message_new_method_return(c->msg) : NULL;
         DBusMessageIter a;
         if (!reply) {

@@ -326,9 +326,12 @@ static int publish_env(pam_handle_t *pamh, const login_data *d) {
  * must not leave an earlier one's data or variables behind. */
 static void unpublish(pam_handle_t *pamh) {
         (void) pam_set_data(pamh, LOGIN_DATA, NULL, NULL);
-        /* A name without '=' removes the variable. */
-        (void) pam_putenv(pamh, ENV_ID);
-        (void) pam_putenv(pamh, ENV_SCOPES);
+        /* A name without '=' removes the variable; only when it is there,
+         * since libpam logs an error for removing one that is not. */
+        if (pam_getenv(pamh, ENV_ID))
+                (void) pam_putenv(pamh, ENV_ID);
+        if (pam_getenv(pamh, ENV_SCOPES))
+                (void) pam_putenv(pamh, ENV_SCOPES);
 }
 
 static int scopes_env_new(char *const *scopes, char **ret) {

@@ -141,18 +141,29 @@ END_TEST
 
 START_TEST(test_pepper_stable_and_checked) {
         keystore *ks;
-        uint8_t first[AK_PEPPER_LEN];
-        char path[128];
+        uint8_t first[AK_VERIFIER_LEN], again[AK_VERIFIER_LEN], pepper[AK_PEPPER_LEN];
+        char path[128], id[AK_ID_LEN + 1], secret[AK_SECRET_LEN + 1];
 
+        ck_assert_int_eq(ak_id_generate(id), 0);
+        ck_assert_int_eq(ak_secret_generate(secret), 0);
+        /* The same pepper after a restart: the same verifier. */
         ck_assert_int_eq(keystore_open(dir, &ks), 0);
-        memcpy(first, keystore_pepper(ks), AK_PEPPER_LEN);
+        ck_assert_int_eq(ak_verifier_compute_with(keystore_verifier_key(ks), id, secret, first), 0);
         keystore_close(ks);
         ck_assert_int_eq(keystore_open(dir, &ks), 0);
-        ck_assert_mem_eq(first, keystore_pepper(ks), AK_PEPPER_LEN);
+        ck_assert_int_eq(ak_verifier_compute_with(keystore_verifier_key(ks), id, secret, again), 0);
+        ck_assert_mem_eq(first, again, AK_VERIFIER_LEN);
         keystore_close(ks);
+        /* And it is the file's: the one-shot form over its bytes agrees. */
+        snprintf(path, sizeof(path), "%s/pepper", dir);
+        FILE *f = fopen(path, "re");
+        ck_assert_ptr_nonnull(f);
+        ck_assert_uint_eq(fread(pepper, 1, sizeof(pepper), f), sizeof(pepper));
+        fclose(f);
+        ck_assert_int_eq(ak_verifier_compute(pepper, id, secret, again), 0);
+        ck_assert_mem_eq(first, again, AK_VERIFIER_LEN);
 
         /* A pepper readable by others is refused, not used. */
-        snprintf(path, sizeof(path), "%s/pepper", dir);
         ck_assert_int_eq(chmod(path, 0644), 0);
         ck_assert_int_eq(keystore_open(dir, &ks), -EPERM);
         ck_assert_int_eq(chmod(path, 0400), 0);

@@ -1,0 +1,337 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * bench-auth — K clients, each on its own persistent libaccesskey
+ * connection, call the daemon as fast as it answers for T seconds (or N
+ * calls each), and report the rate and the latency percentiles.
+ *
+ *   bench-auth (--socket PATH | --bus ADDRESS) [--clients K]
+ *              [--seconds T | --count N] [--op auth|ping|list|create]
+ *              [--creds FILE] [--user NAME] [--service NAME] [--label TEXT]
+ *
+ * Operations:
+ *   auth    Authenticate with the credentials of FILE ("ID:SECRET" lines),
+ *           client i starting at line i and going round them
+ *   ping    org.freedesktop.DBus.Peer.Ping on the daemon's object: the
+ *           round trip of the same transport with no work behind it, the
+ *           baseline of auth
+ *   list    ListKeys of the caller's own keys
+ *   create  CreateKey (one durable commit each)
+ *
+ * One line of key=value figures on stdout; exit 1 if any call failed.
+ * Clients are threads: a client handle is never shared between them.
+ */
+#include <dbus/dbus.h>
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "accesskey.h"
+
+#define MAX_CLIENTS 256
+#define MAX_CREDS 4096
+#define TIMEOUT_MS 10000
+
+typedef enum op { OP_AUTH, OP_PING, OP_LIST, OP_CREATE } op;
+
+static struct {
+        const char *socket_path, *bus, *user, *service, *label;
+        op op;
+        unsigned clients;
+        double seconds;
+        unsigned long count;
+        char **creds;
+        size_t n_creds;
+} cfg = { .user = "root", .service = "bench", .clients = 1, .seconds = 5, .label = "-" };
+
+typedef struct client {
+        unsigned index;
+        pthread_t thread;
+        double *lat; /* seconds */
+        size_t n, cap;
+        unsigned long errors;
+        int first_error;
+        char message[256];
+} client;
+
+static pthread_barrier_t ready;
+static double t_start;
+
+static double now_s(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+static void note_error(client *cl, int r, const char *msg) {
+        if (cl->errors++ == 0) {
+                cl->first_error = r;
+                snprintf(cl->message, sizeof(cl->message), "%s", msg ? msg : "");
+        }
+}
+
+/* A raw connection for ping: to the peer socket, or to the bus (Hello). */
+static DBusConnection *open_raw(void) {
+        DBusError e = DBUS_ERROR_INIT;
+        char address[4200];
+        if (cfg.socket_path)
+                snprintf(address, sizeof(address), "unix:path=%s", cfg.socket_path);
+        else
+                snprintf(address, sizeof(address), "%s", cfg.bus);
+        DBusConnection *c = dbus_connection_open_private(address, &e);
+        if (!c) {
+                fprintf(stderr, "bench-auth: %s: %s\n", address, e.message);
+                dbus_error_free(&e);
+                return NULL;
+        }
+        dbus_connection_set_exit_on_disconnect(c, FALSE);
+        if (!cfg.socket_path && !dbus_bus_register(c, &e)) {
+                fprintf(stderr, "bench-auth: Hello: %s\n", e.message);
+                dbus_error_free(&e);
+                dbus_connection_close(c);
+                dbus_connection_unref(c);
+                return NULL;
+        }
+        return c;
+}
+
+static int do_ping(DBusConnection *c, client *cl) {
+        DBusError e = DBUS_ERROR_INIT;
+        DBusMessage *m = dbus_message_new_method_call(cfg.socket_path ? NULL : "org.accesskey.KeyStore1",
+                                                      "/org/accesskey/KeyStore1", "org.freedesktop.DBus.Peer",
+                                                      "Ping");
+        if (!m)
+                return -ENOMEM;
+        DBusMessage *reply = dbus_connection_send_with_reply_and_block(c, m, TIMEOUT_MS, &e);
+        dbus_message_unref(m);
+        if (!reply) {
+                note_error(cl, -EIO, e.message);
+                dbus_error_free(&e);
+                return -EIO;
+        }
+        dbus_message_unref(reply);
+        return 0;
+}
+
+static int do_one(ak_client *ak, DBusConnection *raw, client *cl, size_t i) {
+        int r = 0;
+        switch (cfg.op) {
+        case OP_AUTH: {
+                const char *cred = cfg.creds[(cl->index + i) % cfg.n_creds];
+                char id[AK_ID_LEN + 1];
+                memcpy(id, cred, AK_ID_LEN);
+                id[AK_ID_LEN] = 0;
+                ak_auth_request req = { .user = cfg.user, .service = cfg.service, .rhost = "", .tty = "" };
+                ak_auth_result *res = NULL;
+                r = ak_authenticate(ak, id, cred + AK_ID_LEN + 1, &req, &res);
+                ak_auth_result_free(res);
+                break;
+        }
+        case OP_PING:
+                return do_ping(raw, cl);
+        case OP_LIST: {
+                ak_key **keys = NULL;
+                size_t n = 0;
+                r = ak_list_keys(ak, NULL, &keys, &n);
+                if (r >= 0)
+                        ak_key_list_free(keys, n);
+                break;
+        }
+        case OP_CREATE: {
+                ak_create_options o = { .name = "bench-create", .set_expires = true, .expires_at = 0 };
+                char *id = NULL, *secret = NULL;
+                r = ak_create_key(ak, &o, &id, &secret);
+                free(id);
+                ak_secret_free(secret);
+                break;
+        }
+        }
+        if (r < 0)
+                note_error(cl, r, ak_client_last_error(ak));
+        return r;
+}
+
+static void *run(void *userdata) {
+        client *cl = userdata;
+        ak_client *ak = NULL;
+        DBusConnection *raw = NULL;
+        int r = 0;
+
+        if (cfg.op == OP_PING)
+                r = (raw = open_raw()) ? 0 : -ECONNREFUSED;
+        else
+                r = ak_client_open(cfg.socket_path ? NULL : cfg.bus, cfg.socket_path, TIMEOUT_MS, &ak);
+        if (r < 0)
+                note_error(cl, r, "cannot connect");
+        pthread_barrier_wait(&ready);
+        if (r < 0)
+                return NULL;
+
+        for (size_t i = 0;; i++) {
+                double t0 = now_s();
+                if (cfg.count ? i >= cfg.count : t0 - t_start >= cfg.seconds)
+                        break;
+                if (do_one(ak, raw, cl, i) < 0 && cl->errors > 100)
+                        break;
+                double t1 = now_s();
+                if (cl->n == cl->cap) {
+                        cl->cap = cl->cap ? cl->cap * 2 : 65536;
+                        cl->lat = realloc(cl->lat, cl->cap * sizeof(double));
+                        if (!cl->lat)
+                                abort();
+                }
+                cl->lat[cl->n++] = t1 - t0;
+        }
+        if (raw) {
+                dbus_connection_close(raw);
+                dbus_connection_unref(raw);
+        }
+        ak_client_close(ak);
+        return NULL;
+}
+
+static int cmp_double(const void *a, const void *b) {
+        double x = *(const double *) a, y = *(const double *) b;
+        return x < y ? -1 : x > y;
+}
+
+static double pct(const double *v, size_t n, double p) {
+        if (n == 0)
+                return 0;
+        size_t i = (size_t) (p * (double) (n - 1) + 0.5);
+        return v[i];
+}
+
+static int read_creds(const char *path) {
+        FILE *f = fopen(path, "re");
+        char line[256];
+        if (!f) {
+                fprintf(stderr, "bench-auth: %s: %m\n", path);
+                return -1;
+        }
+        cfg.creds = calloc(MAX_CREDS, sizeof(char *));
+        while (cfg.creds && cfg.n_creds < MAX_CREDS && fgets(line, sizeof(line), f)) {
+                line[strcspn(line, "\n")] = 0;
+                if (strlen(line) == AK_ID_LEN + 1 + AK_SECRET_LEN)
+                        cfg.creds[cfg.n_creds++] = strdup(line);
+        }
+        fclose(f);
+        return cfg.n_creds > 0 ? 0 : -1;
+}
+
+int main(int argc, char **argv) {
+        static const struct option longopts[] = {
+                { "socket", required_argument, NULL, 'S' },  { "bus", required_argument, NULL, 'B' },
+                { "clients", required_argument, NULL, 'k' }, { "seconds", required_argument, NULL, 't' },
+                { "count", required_argument, NULL, 'n' },   { "op", required_argument, NULL, 'o' },
+                { "creds", required_argument, NULL, 'c' },   { "user", required_argument, NULL, 'u' },
+                { "service", required_argument, NULL, 's' }, { "label", required_argument, NULL, 'l' },
+                {},
+        };
+        const char *creds_path = NULL, *op_name = "auth";
+        int c;
+
+        while ((c = getopt_long(argc, argv, "", longopts, NULL)) >= 0) {
+                switch (c) {
+                case 'S':
+                        cfg.socket_path = optarg;
+                        break;
+                case 'B':
+                        cfg.bus = optarg;
+                        break;
+                case 'k':
+                        cfg.clients = (unsigned) strtoul(optarg, NULL, 10);
+                        break;
+                case 't':
+                        cfg.seconds = strtod(optarg, NULL);
+                        break;
+                case 'n':
+                        cfg.count = strtoul(optarg, NULL, 10);
+                        break;
+                case 'o':
+                        op_name = optarg;
+                        break;
+                case 'c':
+                        creds_path = optarg;
+                        break;
+                case 'u':
+                        cfg.user = optarg;
+                        break;
+                case 's':
+                        cfg.service = optarg;
+                        break;
+                case 'l':
+                        cfg.label = optarg;
+                        break;
+                default:
+                        fprintf(stderr, "usage: bench-auth (--socket PATH | --bus ADDRESS) [--clients K] "
+                                        "[--seconds T | --count N] [--op auth|ping|list|create] [--creds FILE]\n");
+                        return 2;
+                }
+        }
+        if (!strcmp(op_name, "auth"))
+                cfg.op = OP_AUTH;
+        else if (!strcmp(op_name, "ping"))
+                cfg.op = OP_PING;
+        else if (!strcmp(op_name, "list"))
+                cfg.op = OP_LIST;
+        else if (!strcmp(op_name, "create"))
+                cfg.op = OP_CREATE;
+        else {
+                fprintf(stderr, "bench-auth: unknown --op %s\n", op_name);
+                return 2;
+        }
+        if (!cfg.socket_path == !cfg.bus || cfg.clients == 0 || cfg.clients > MAX_CLIENTS) {
+                fprintf(stderr, "bench-auth: give one of --socket and --bus, and 1 to %d clients\n", MAX_CLIENTS);
+                return 2;
+        }
+        if (cfg.op == OP_AUTH && (!creds_path || read_creds(creds_path) < 0)) {
+                fprintf(stderr, "bench-auth: --op auth needs --creds FILE of ID:SECRET lines\n");
+                return 2;
+        }
+
+        client *cl = calloc(cfg.clients, sizeof(*cl));
+        if (!cl)
+                return 1;
+        pthread_barrier_init(&ready, NULL, cfg.clients + 1);
+        for (unsigned i = 0; i < cfg.clients; i++) {
+                cl[i].index = i;
+                if (pthread_create(&cl[i].thread, NULL, run, &cl[i]) != 0)
+                        return 1;
+        }
+        t_start = now_s();
+        pthread_barrier_wait(&ready);
+        t_start = now_s();
+        for (unsigned i = 0; i < cfg.clients; i++)
+                pthread_join(cl[i].thread, NULL);
+        double elapsed = now_s() - t_start;
+
+        size_t total = 0;
+        unsigned long errors = 0;
+        for (unsigned i = 0; i < cfg.clients; i++) {
+                total += cl[i].n;
+                errors += cl[i].errors;
+        }
+        double *all = malloc((total ? total : 1) * sizeof(double)), sum = 0;
+        size_t k = 0;
+        for (unsigned i = 0; i < cfg.clients; i++)
+                for (size_t j = 0; j < cl[i].n; j++) {
+                        all[k++] = cl[i].lat[j];
+                        sum += cl[i].lat[j];
+                }
+        qsort(all, total, sizeof(double), cmp_double);
+        printf("op=%s label=%s clients=%u n=%zu secs=%.2f rate=%.0f p50_us=%.1f p99_us=%.1f mean_us=%.1f "
+               "errors=%lu\n",
+               op_name, cfg.label, cfg.clients, total, elapsed, (double) total / elapsed, pct(all, total, 0.5) * 1e6,
+               pct(all, total, 0.99) * 1e6, total ? sum / (double) total * 1e6 : 0, errors);
+        for (unsigned i = 0; i < cfg.clients; i++)
+                if (cl[i].errors) {
+                        fprintf(stderr, "bench-auth: client %u: %lu error(s), first: %s (%s)\n", i, cl[i].errors,
+                                ak_strerror(cl[i].first_error), cl[i].message);
+                        break;
+                }
+        return errors ? 1 : 0;
+}
