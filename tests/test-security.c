@@ -400,6 +400,13 @@ END_TEST
 
 /* ---- no secret in any log ---- */
 
+static int count_lines(const char *log, const char *needle) {
+        int n = 0;
+        for (const char *p = log; (p = strstr(p, needle)); p++)
+                n++;
+        return n;
+}
+
 START_TEST(test_no_secret_in_logs) {
         ak_client *c = NULL;
         char *secrets[8] = {}, *ids[3] = {};
@@ -432,6 +439,20 @@ START_TEST(test_no_secret_in_logs) {
                 ck_assert_ptr_null(strstr(log, "aks_"));
                 ak_secret_free(secrets[i]);
         }
+        /* The audit trail: each change and each login exactly once, with
+         * its actor or caller. */
+        char needle[160];
+        snprintf(needle, sizeof(needle), "key %s created: owner=root(0) name=\"logged\" by uid 0", ids[0]);
+        ck_assert_int_eq(count_lines(log, needle), 1);
+        snprintf(needle, sizeof(needle), "key %s secret rotated (with grace period): owner=root(0) by uid 0", ids[0]);
+        ck_assert_int_eq(count_lines(log, needle), 1);
+        snprintf(needle, sizeof(needle), "auth: key=%s user=root service=sshd rhost=192.0.2.5 caller=0 result=success",
+                 ids[2]);
+        ck_assert_int_eq(count_lines(log, needle), 1);
+        snprintf(needle, sizeof(needle),
+                 "auth: key=%s user=root service=sshd rhost=192.0.2.5 caller=0 result=failure reason=wrong secret",
+                 ids[2]);
+        ck_assert_int_eq(count_lines(log, needle), 1);
         for (int i = 0; i < 3; i++)
                 free(ids[i]);
 }
