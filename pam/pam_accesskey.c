@@ -23,6 +23,7 @@
 
 #include "accesskey.h"
 #include "credential.h"
+#include "timeutil.h"
 #include "util.h"
 
 /* The pam_set_data() name of a login made by key. */
@@ -186,13 +187,6 @@ static int pam_code_from_errno(int r) {
         default: /* -ECONNREFUSED, -ETIMEDOUT, -EIO, … */
                 return PAM_AUTHINFO_UNAVAIL;
         }
-}
-
-static void format_time(uint64_t usec, char *buf, size_t n) {
-        time_t t = (time_t) (usec / USEC_PER_SEC);
-        struct tm tm;
-        if (!gmtime_r(&t, &tm) || strftime(buf, n, "%Y-%m-%d %H:%M UTC", &tm) == 0)
-                snprintf(buf, n, "@%" PRIu64, usec / USEC_PER_SEC);
 }
 
 /* The UID of a user name through NSS: 0, -ENOENT, or another negative errno. */
@@ -431,12 +425,11 @@ static int accept_login(pam_handle_t *pamh, const options *o, const char *user, 
         }
 
         if (res->expires_soon && res->expires_at != 0 && !o->silent) {
-                char when[64];
-                format_time(res->expires_at, when, sizeof(when));
+                char buf[32];
                 (void) pam_info(pamh,
                                 "access key %s expires on %s; ask for a new key or extend it with "
                                 "'accesskeyctl update %s --expires 30d'",
-                                res->id, when, res->id);
+                                res->id, format_time(res->expires_at, buf), res->id);
         }
         return 0;
 }
@@ -596,8 +589,8 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
         /* The auth phase checked everything, but an application may hold the
          * handle for long between the two calls. */
         if (d->expires_at != 0 && now_usec() >= d->expires_at) {
-                char when[64];
-                format_time(d->expires_at, when, sizeof(when));
+                char buf[32];
+                const char *when = format_time(d->expires_at, buf);
                 pam_syslog(pamh, LOG_NOTICE, "access key %s: user %s, service %s: expired on %s",
                            d->id, d->user, strna(service), when);
                 if (!o.silent)
