@@ -592,6 +592,7 @@ static void audit_auth(const call *c, int priority, const char *id, const char *
 
 static int method_authenticate(call *c, DBusMessage **ret) {
         _cleanup_(freep) char *user = NULL, *service = NULL, *rhost = NULL, *tty = NULL, *owner = NULL;
+        _cleanup_(strv_freep) char **scopes = NULL;
         _cleanup_(key_record_freep) key_record *rec = NULL;
         const char *id = NULL, *secret = NULL;
         bool keyid_user = false;
@@ -613,6 +614,7 @@ static int method_authenticate(call *c, DBusMessage **ret) {
                 { "rhost", DICT_STRING, &rhost, 1024 },
                 { "tty", DICT_STRING, &tty, 256 },
                 { "keyid_user", DICT_BOOL, &keyid_user },
+                { "scopes", DICT_STRV, &scopes, KEY_SCOPES_MAX },
         };
         r = read_options(c, &it, fields, ELEMENTSOF(fields), "request");
         if (r == 0 && (!ak_id_is_valid(id) || ak_secret_check(secret) < 0))
@@ -667,7 +669,7 @@ static int method_authenticate(call *c, DBusMessage **ret) {
         }
 
         /* The secret is proven: from here on the caller may learn why. */
-        policy_request req = { .service = service, .rhost = rhost };
+        policy_request req = { .service = service, .rhost = rhost, .scopes = scopes };
         if (keyid_user && (isempty(user) || streq(user, id))) {
                 /* The PAM user was the key ID: the key names its owner, who
                  * is the only user this login can become. */
@@ -679,7 +681,14 @@ static int method_authenticate(call *c, DBusMessage **ret) {
         if (v != POLICY_ALLOW) {
                 (void) usage_note_failure(c->m->usage, rec->id);
                 audit_auth(c, LOG_NOTICE, id, user, service, rhost, "refused", policy_verdict_to_string(v));
-                r = fail(c, policy_verdict_to_errno(v), "access key %s: %s", id, policy_verdict_to_string(v));
+                if (v == POLICY_SCOPE)
+                        r = fail(c, -EACCES,
+                                 "access key %s lacks scope '%s' that this service requires; add it with "
+                                 "'accesskeyctl update %s --scope ...'",
+                                 id, policy_missing_scope(rec, &req), id);
+                else
+                        r = fail(c, policy_verdict_to_errno(v), "access key %s: %s", id,
+                                 policy_verdict_to_string(v));
                 goto done;
         }
 

@@ -6,6 +6,13 @@
 #include "netaddr.h"
 #include "util.h"
 
+const char *policy_missing_scope(const key_record *rec, const policy_request *req) {
+        for (size_t i = 0; req->scopes && req->scopes[i]; i++)
+                if (!strv_contains(rec->scopes, req->scopes[i]))
+                        return req->scopes[i];
+        return NULL;
+}
+
 policy_verdict policy_decide(const key_record *rec, const policy_request *req, uint64_t now) {
         if (rec->state != KEY_STATE_ACTIVE)
                 return POLICY_INACTIVE;
@@ -26,6 +33,8 @@ policy_verdict policy_decide(const key_record *rec, const policy_request *req, u
                 if (!ok)
                         return POLICY_NETWORK;
         }
+        if (policy_missing_scope(rec, req))
+                return POLICY_SCOPE;
         return POLICY_ALLOW;
 }
 
@@ -56,6 +65,8 @@ const char *policy_verdict_to_string(policy_verdict v) {
                 return "service not allowed for this key";
         case POLICY_NETWORK:
                 return "remote host not in the key's networks";
+        case POLICY_SCOPE:
+                return "key lacks a scope the service requires";
         }
         return "refused";
 }

@@ -18,6 +18,7 @@ typedef enum policy_verdict {
         POLICY_WRONG_USER,
         POLICY_SERVICE,
         POLICY_NETWORK,
+        POLICY_SCOPE,
 } policy_verdict;
 
 typedef struct policy_request {
@@ -25,11 +26,18 @@ typedef struct policy_request {
         uint32_t user_uid; /* with user_known */
         const char *service;
         const char *rhost; /* NULL or "" for a local login */
+        char *const *scopes; /* required by the service; NULL: none */
 } policy_request;
 
 policy_verdict policy_decide(const key_record *rec, const policy_request *req, uint64_t now);
+
+/* The first scope the request requires that the key lacks, or NULL. */
+const char *policy_missing_scope(const key_record *rec, const policy_request *req);
 
 /* The negative errno a verdict is reported as. */
 int policy_verdict_to_errno(policy_verdict v);
 /* A short reason for logs and for a caller that proved the secret. */
 const char *policy_verdict_to_string(policy_verdict v);
+
+/* The checks are made in this order, and the first that fails is the
+ * verdict: state, expiry, user, service, network, scopes. */

@@ -89,6 +89,9 @@ typedef struct ak_auth_request {
         /* The PAM user is the key ID itself: the key decides the user, and
          * the result's owner_name is who logs in. */
         bool keyid_user;
+        /* Scopes the service requires (NULL-terminated, NULL: none): a key
+         * lacking one is refused. */
+        const char *const *scopes;
 } ak_auth_request;
 
 typedef struct ak_auth_result {

@@ -526,7 +526,7 @@ int ak_authenticate(ak_client *c, const char *id, const char *secret, const ak_a
         if ((r = check_string(c, "the user", req->user)) < 0 ||
             (r = check_string(c, "the service", req->service)) < 0 ||
             (r = check_string(c, "the remote host", req->rhost)) < 0 ||
-            (r = check_string(c, "the tty", req->tty)) < 0)
+            (r = check_string(c, "the tty", req->tty)) < 0 || (r = check_strv(c, "a scope", req->scopes)) < 0)
                 return r;
         if ((r = new_call(c, "Authenticate", &m)) < 0)
                 return r;
@@ -540,7 +540,9 @@ int ak_authenticate(ak_client *c, const char *id, const char *secret, const ak_a
             (req->service && (r = dict_add_string(&a, "service", req->service)) < 0) ||
             (req->rhost && (r = dict_add_string(&a, "rhost", req->rhost)) < 0) ||
             (req->tty && (r = dict_add_string(&a, "tty", req->tty)) < 0) ||
-            (req->keyid_user && (r = dict_add_bool(&a, "keyid_user", true)) < 0) || (r = dict_close(&it, &a)) < 0)
+            (req->keyid_user && (r = dict_add_bool(&a, "keyid_user", true)) < 0) ||
+            (req->scopes && req->scopes[0] && (r = dict_add_strv(&a, "scopes", (char *const *) req->scopes)) < 0) ||
+            (r = dict_close(&it, &a)) < 0)
                 return r;
         r = call(c, m, &reply);
         if (r < 0)

@@ -383,14 +383,6 @@ static int accept_login(pam_handle_t *pamh, const options *o, const char *user, 
                 snprintf(reason, reason_len, "access key %s has expired", cred->id);
                 return -EKEYEXPIRED;
         }
-        for (size_t i = 0; i < o->n_scopes; i++)
-                if (!strv_contains(res->scopes, o->scopes[i])) {
-                        snprintf(reason, reason_len,
-                                 "access key %s lacks scope '%s' that this service requires; "
-                                 "add it with 'accesskeyctl update %s --scope ...'",
-                                 cred->id, o->scopes[i], cred->id);
-                        return -EACCES;
-                }
 
         d = calloc(1, sizeof(*d));
         if (!d)
@@ -503,6 +495,8 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
                         .rhost = rhost,
                         .tty = tty,
                         .keyid_user = keyid_user,
+                        /* The daemon refuses a key lacking one, and says so. */
+                        .scopes = o.scopes,
                 };
 
                 r = verify_with_daemon(pamh, &o, &cred, &req, &res, reason, sizeof(reason));

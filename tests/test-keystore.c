@@ -322,6 +322,87 @@ START_TEST(test_policy) {
 }
 END_TEST
 
+
+/* Every combination of state, expiry, user, service, network and scopes,
+ * each dimension's truth written out by hand, and the verdict the first
+ * failing check in the documented order. */
+START_TEST(test_policy_exhaustive) {
+        const uint64_t now = 1000000000;
+        static const uint32_t states[] = { KEY_STATE_ACTIVE, KEY_STATE_INACTIVE };
+        static const struct {
+                uint64_t expires_at;
+                bool valid;
+        } expiries[] = { { 0, true }, { now + 10, true }, { now, true }, { now - 1, false } };
+        static const struct {
+                bool known;
+                uint32_t uid;
+                bool owner;
+        } users[] = { { true, 1000, true }, { true, 1001, false }, { false, 0, false } };
+        static const char *const svc_lists[][3] = { { NULL }, { "sshd", NULL }, { "sshd", "dovecot", NULL } };
+        static const char *const svc_requests[] = { "sshd", "su", NULL };
+        static const bool svc_ok[3][3] = { { true, true, true }, { true, false, false }, { true, false, false } };
+        static const char *const net_lists[][3] = {
+                { NULL }, { "10.0.0.0/8", NULL }, { "local", NULL }, { "10.0.0.0/8", "local", NULL }
+        };
+        static const char *const rhosts[] = { "", "10.1.1.1", "192.168.0.1", "host.example", NULL };
+        static const bool net_ok[4][5] = {
+                { true, true, true, true, true },
+                { false, true, false, false, false },
+                { true, false, false, false, true },
+                { true, true, false, false, true },
+        };
+        static const char *const key_scopes[][3] = { { NULL }, { "a", NULL }, { "a", "b", NULL } };
+        static const char *const req_scopes[][3] = { { NULL }, { "a", NULL }, { "a", "b", NULL }, { "c", NULL } };
+        static const bool scope_ok[3][4] = {
+                { true, false, false, false },
+                { true, true, false, false },
+                { true, true, true, false },
+        };
+        unsigned checked = 0;
+
+        _cleanup_(key_record_freep) key_record *r = make_record(1000, "p");
+        for (size_t st = 0; st < ELEMENTSOF(states); st++)
+                for (size_t ex = 0; ex < ELEMENTSOF(expiries); ex++)
+                        for (size_t us = 0; us < ELEMENTSOF(users); us++)
+                                for (size_t sl = 0; sl < ELEMENTSOF(svc_lists); sl++)
+                                        for (size_t sr = 0; sr < ELEMENTSOF(svc_requests); sr++)
+                                                for (size_t nl = 0; nl < ELEMENTSOF(net_lists); nl++)
+                                                        for (size_t rh = 0; rh < ELEMENTSOF(rhosts); rh++)
+                                                                for (size_t ks = 0; ks < ELEMENTSOF(key_scopes); ks++)
+                                                                        for (size_t rs = 0; rs < ELEMENTSOF(req_scopes); rs++) {
+                r->state = states[st];
+                r->expires_at = expiries[ex].expires_at;
+                strv_free(r->services);
+                strv_free(r->networks);
+                strv_free(r->scopes);
+                r->services = strv_copy(svc_lists[sl]);
+                r->networks = strv_copy(net_lists[nl]);
+                r->scopes = strv_copy(key_scopes[ks]);
+                policy_request req = {
+                        .user_known = users[us].known,
+                        .user_uid = users[us].uid,
+                        .service = svc_requests[sr],
+                        .rhost = rhosts[rh],
+                        .scopes = (char *const *) req_scopes[rs],
+                };
+                policy_verdict expect = states[st] != KEY_STATE_ACTIVE ? POLICY_INACTIVE
+                                        : !expiries[ex].valid          ? POLICY_EXPIRED
+                                        : !users[us].owner             ? POLICY_WRONG_USER
+                                        : !svc_ok[sl][sr]              ? POLICY_SERVICE
+                                        : !net_ok[nl][rh]              ? POLICY_NETWORK
+                                        : !scope_ok[ks][rs]            ? POLICY_SCOPE
+                                                                       : POLICY_ALLOW;
+                policy_verdict got = policy_decide(r, &req, now);
+                ck_assert_msg(got == expect,
+                              "state %zu expiry %zu user %zu services %zu/%zu networks %zu/%zu scopes %zu/%zu: "
+                              "got %d, expected %d",
+                              st, ex, us, sl, sr, nl, rh, ks, rs, got, expect);
+                checked++;
+        }
+        ck_assert_uint_eq(checked, 2 * 4 * 3 * 3 * 3 * 4 * 5 * 3 * 4);
+}
+END_TEST
+
 static Suite *suite(void) {
         Suite *s = suite_create("keystore");
         TCase *tc = tcase_create("record");
@@ -340,6 +421,7 @@ static Suite *suite(void) {
 
         tc = tcase_create("policy");
         tcase_add_test(tc, test_policy);
+        tcase_add_test(tc, test_policy_exhaustive);
         suite_add_tcase(s, tc);
         return s;
 }
