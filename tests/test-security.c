@@ -8,7 +8,15 @@
 #include <check.h>
 #include <dbus/dbus.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
+#include <security/pam_appl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <syslog.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -458,6 +466,151 @@ START_TEST(test_no_secret_in_logs) {
 }
 END_TEST
 
+
+/* ---- the PAM module's syslog lines hold no secret either ---- */
+
+static const char *pam_password;
+
+static int conv_password(int n, const struct pam_message **msg, struct pam_response **resp, void *data) {
+        struct pam_response *r = calloc((size_t) n, sizeof(*r));
+        if (!r)
+                return PAM_BUF_ERR;
+        for (int i = 0; i < n; i++)
+                if (msg[i]->msg_style == PAM_PROMPT_ECHO_OFF || msg[i]->msg_style == PAM_PROMPT_ECHO_ON)
+                        r[i].resp = strdup(pam_password);
+        *resp = r;
+        return PAM_SUCCESS;
+}
+
+static int pam_login(const char *confdir, const char *user, const char *password) {
+        struct pam_conv conv = { conv_password, NULL };
+        pam_handle_t *pamh = NULL;
+        pam_password = password;
+        ck_assert_int_eq(pam_start_confdir("probe", user, &conv, confdir, &pamh), PAM_SUCCESS);
+        (void) pam_set_item(pamh, PAM_RHOST, "192.0.2.77");
+        int r = pam_authenticate(pamh, 0);
+        if (r == PAM_SUCCESS)
+                r = pam_acct_mgmt(pamh, 0);
+        pam_end(pamh, r);
+        return r;
+}
+
+/* In a mount namespace of this test process only: /dev becomes a tmpfs
+ * holding the few devices the test uses and a socket at /dev/log, so that
+ * every syslog() line of the module is read here and the host's /dev and
+ * log are untouched. */
+static int capture_syslog(void) {
+        static const char *const devs[] = { "null", "zero", "urandom", "random" };
+        char old[] = "/tmp/accesskey-olddev-XXXXXX";
+        int r;
+        ck_assert_int_eq(unshare(CLONE_NEWNS), 0);
+        ck_assert_int_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+        ck_assert_ptr_nonnull(mkdtemp(old));
+        ck_assert_int_eq(mount("/dev", old, NULL, MS_BIND | MS_REC, NULL), 0);
+        ck_assert_int_eq(mount("tmpfs", "/dev", "tmpfs", 0, "mode=0755,size=1m"), 0);
+        for (size_t i = 0; i < ELEMENTSOF(devs); i++) {
+                char from[128], to[64];
+                snprintf(from, sizeof(from), "%s/%s", old, devs[i]);
+                snprintf(to, sizeof(to), "/dev/%s", devs[i]);
+                int fd = open(to, O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
+                ck_assert_int_ge(fd, 0);
+                close(fd);
+                ck_assert_int_eq(mount(from, to, NULL, MS_BIND, NULL), 0);
+        }
+        /* The host's /dev is not needed any more; nor is the directory. */
+        r = umount2(old, MNT_DETACH);
+        ck_assert_int_eq(r, 0);
+        ck_assert_int_eq(rmdir(old), 0);
+        int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "/dev/log" };
+        ck_assert_int_ge(s, 0);
+        ck_assert_int_eq(bind(s, (struct sockaddr *) &sa, sizeof(sa)), 0);
+        return s;
+}
+
+typedef struct sink {
+        int fd;
+        char *all;
+        size_t len, cap;
+} sink;
+
+/* Reads what is queued (syslog() blocks once the socket's queue is full). */
+static void drain(sink *k) {
+        char buf[4096];
+        ssize_t n;
+        while ((n = recv(k->fd, buf, sizeof(buf), 0)) > 0) {
+                if (k->len + (size_t) n + 2 > k->cap) {
+                        k->cap = (k->len + (size_t) n + 2) * 2;
+                        k->all = realloc(k->all, k->cap);
+                        ck_assert_ptr_nonnull(k->all);
+                }
+                memcpy(k->all + k->len, buf, (size_t) n);
+                k->len += (size_t) n;
+                k->all[k->len++] = '\n';
+                k->all[k->len] = 0;
+        }
+}
+
+START_TEST(test_no_secret_in_module_log) {
+        char dir[PATH_MAX], conf[PATH_MAX + 16], module[PATH_MAX];
+        char *ids[2], *secrets[2], wrong[AK_SECRET_LEN + 1], pw[AK_CREDENTIAL_LEN + 1];
+        ak_client *c = NULL;
+        sink k = { .fd = capture_syslog(), .all = calloc(1, 1), .cap = 1 };
+
+        snprintf(module, sizeof(module), "%s/.libs/pam_accesskey.so", harness_builddir());
+        snprintf(dir, sizeof(dir), "%s/pam.d", h.dir);
+        (void) mkdir(dir, 0755);
+        snprintf(conf, sizeof(conf), "%s/probe", dir);
+        FILE *f = fopen(conf, "we");
+        ck_assert_ptr_nonnull(f);
+        fprintf(f, "auth required %s debug bus=%s\naccount required %s debug bus=%s\n", module, h.bus_address, module,
+                h.bus_address);
+        fclose(f);
+
+        ck_assert_int_eq(ak_client_open(h.bus_address, NULL, 5000, &c), 0);
+        ck_assert_int_eq(ak_create_key(c, &(ak_create_options){ .name = "m0" }, &ids[0], &secrets[0]), 0);
+        ck_assert_int_eq(ak_create_key(c, &(ak_create_options){ .name = "m1", .services = (const char *const[]){ "other", NULL } },
+                                       &ids[1], &secrets[1]),
+                         0);
+        ck_assert_int_eq(ak_secret_generate(wrong), 0);
+
+        /* Success, a wrong secret, a policy refusal with the right one, a
+         * mistyped checksum, and an ordinary password: every path logs. */
+        snprintf(pw, sizeof(pw), "%s:%s", ids[0], secrets[0]);
+        ck_assert_int_eq(pam_login(dir, "root", pw), PAM_SUCCESS);
+        drain(&k);
+        snprintf(pw, sizeof(pw), "%s:%s", ids[0], wrong);
+        ck_assert_int_eq(pam_login(dir, "root", pw), PAM_AUTH_ERR);
+        drain(&k);
+        snprintf(pw, sizeof(pw), "%s:%s", ids[1], secrets[1]);
+        ck_assert_int_eq(pam_login(dir, "root", pw), PAM_AUTH_ERR);
+        drain(&k);
+        snprintf(pw, sizeof(pw), "%s:%s", ids[0], secrets[0]);
+        pw[AK_CREDENTIAL_LEN - 1] = pw[AK_CREDENTIAL_LEN - 1] == 'x' ? 'y' : 'x';
+        ck_assert_int_eq(pam_login(dir, "root", pw), PAM_AUTH_ERR);
+        drain(&k);
+        ck_assert_int_ne(pam_login(dir, "root", "hunter2-an-ordinary-password"), PAM_SUCCESS);
+        closelog();
+        drain(&k);
+        close(k.fd);
+        char *all = k.all;
+
+        /* The capture is real: the key IDs and the reasons are there. */
+        ck_assert_msg(strstr(all, ids[0]) && strstr(all, ids[1]), "module log:\n%s", all);
+        ck_assert_msg(strstr(all, "pam_accesskey"), "module log:\n%s", all);
+        for (int i = 0; i < 2; i++) {
+                ck_assert_msg(!strstr(all, secrets[i]) && !strstr(all, secrets[i] + 4), "a secret in the module log");
+                ak_secret_free(secrets[i]);
+                free(ids[i]);
+        }
+        ck_assert_ptr_null(strstr(all, wrong + 4));
+        ck_assert_ptr_null(strstr(all, "aks_"));
+        ck_assert_ptr_null(strstr(all, "hunter2"));
+        free(all);
+        ak_client_close(c);
+}
+END_TEST
+
 static Suite *suite(void) {
         Suite *s = suite_create("security");
         TCase *tc = tcase_create("security");
@@ -467,6 +620,7 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_bus_policy);
         tcase_add_test(tc, test_bad_input_over_dbus);
         tcase_add_test(tc, test_no_secret_in_logs);
+        tcase_add_test(tc, test_no_secret_in_module_log);
         suite_add_tcase(s, tc);
         return s;
 }
