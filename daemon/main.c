@@ -159,10 +159,13 @@ static void on_prune(loop *l, void *userdata) {
 }
 
 static DBusConnection *bus;
+static private_server *priv;
 
-/* Drops a lost bus connection and tries to connect again. */
+/* Every second: drops a lost bus connection and tries to connect again,
+ * and drops private-socket connections that never authenticated. */
 static void on_bus_check(loop *l, void *userdata) {
         static bool reported;
+        private_expire(priv);
         if (bus && bus_is_lost()) {
                 bus_stop(l, &mgr, bus);
                 bus = NULL;
@@ -188,7 +191,6 @@ static void on_flush(loop *l, void *userdata) {
 int main(int argc, char **argv) {
         options o;
         loop *l = NULL;
-        private_server *priv = NULL;
         char err[512];
         int r, sfd = -1, code = EXIT_FAILURE;
         sigset_t mask;

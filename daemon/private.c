@@ -15,34 +15,97 @@
 /* A peer sends requests of a few hundred bytes; a megabyte bounds what a
  * misbehaving client can make us buffer. */
 #define PEER_MAX_MESSAGE (1024 * 1024)
+/* Replies a peer does not read pile up in our outgoing buffer: past this,
+ * the peer is dropped rather than served. */
+#define PEER_MAX_OUTGOING (1024 * 1024)
+/* A connection must finish the EXTERNAL handshake within this. */
+#define PEER_AUTH_DEADLINE (5 * USEC_PER_SEC)
+/* Connections one non-root UID may hold; root (sshd, su, login) serves
+ * every user and is bounded by PRIVATE_MAX_CONNECTIONS alone. */
+#define PEER_MAX_PER_UID 64
+
+typedef struct peer {
+        DBusConnection *conn;
+        uint64_t accepted_at;
+        bool counted; /* its UID has been checked against PEER_MAX_PER_UID */
+        uint32_t uid;
+} peer;
 
 struct private_server {
         loop *l;
         manager *m;
         DBusServer *server;
         char *path;
-        DBusConnection **conns;
-        size_t n_conns;
+        peer *peers;
+        size_t n_peers;
 };
 
+static peer *find(private_server *p, DBusConnection *c) {
+        for (size_t i = 0; i < p->n_peers; i++)
+                if (p->peers[i].conn == c)
+                        return &p->peers[i];
+        return NULL;
+}
+
 static void drop(private_server *p, DBusConnection *c) {
-        for (size_t i = 0; i < p->n_conns; i++)
-                if (p->conns[i] == c) {
-                        p->conns[i] = p->conns[--p->n_conns];
-                        loop_detach_connection(p->l, c);
-                        dbus_connection_close(c);
-                        dbus_connection_unref(c);
-                        return;
-                }
+        peer *e = find(p, c);
+        if (!e)
+                return;
+        *e = p->peers[--p->n_peers];
+        loop_detach_connection(p->l, c);
+        dbus_connection_close(c);
+        dbus_connection_unref(c);
+}
+
+/* Whether a newly authenticated peer's UID already holds its share. */
+static bool over_uid_limit(private_server *p, peer *e) {
+        size_t n = 0;
+        unsigned long uid;
+        if (!dbus_connection_get_unix_user(e->conn, &uid))
+                return true;
+        e->uid = (uint32_t) uid;
+        e->counted = true;
+        if (uid == 0)
+                return false;
+        for (size_t i = 0; i < p->n_peers; i++)
+                n += p->peers[i].counted && p->peers[i].uid == e->uid;
+        return n > PEER_MAX_PER_UID;
 }
 
 static DBusHandlerResult on_peer_message(DBusConnection *c, DBusMessage *msg, void *userdata) {
         private_server *p = userdata;
-        if (dbus_message_is_signal(msg, DBUS_INTERFACE_LOCAL, "Disconnected")) {
+        peer *e = find(p, c);
+
+        if (dbus_message_is_signal(msg, DBUS_INTERFACE_LOCAL, "Disconnected") || !e) {
+                drop(p, c);
+                return DBUS_HANDLER_RESULT_HANDLED;
+        }
+        if (!e->counted && over_uid_limit(p, e)) {
+                log_warning("private socket: UID %u holds %d connections already; dropping another", e->uid,
+                            PEER_MAX_PER_UID);
+                drop(p, c);
+                return DBUS_HANDLER_RESULT_HANDLED;
+        }
+        /* A client that does not read its replies is not served more. */
+        if (dbus_connection_get_outgoing_size(c) > PEER_MAX_OUTGOING) {
+                log_warning("private socket: a client of UID %u does not read its replies; dropped", e->uid);
                 drop(p, c);
                 return DBUS_HANDLER_RESULT_HANDLED;
         }
         return DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
+}
+
+void private_expire(private_server *p) {
+        uint64_t now = mono_usec();
+        /* Connections that never finished the handshake hold a slot and a
+         * descriptor each: give them a few seconds. */
+        for (size_t i = 0; p && i < p->n_peers;) {
+                DBusConnection *c = p->peers[i].conn;
+                if (!dbus_connection_get_is_authenticated(c) && now - p->peers[i].accepted_at > PEER_AUTH_DEADLINE)
+                        drop(p, c); /* the last entry moved here */
+                else
+                        i++;
+        }
 }
 
 static DBusHandlerResult on_peer_object(DBusConnection *c, DBusMessage *msg, void *userdata) {
@@ -60,17 +123,17 @@ static void on_new_connection(DBusServer *server, DBusConnection *c, void *userd
         static const DBusObjectPathVTable vtable = { .message_function = on_peer_object };
         private_server *p = userdata;
 
-        if (p->n_conns >= PRIVATE_MAX_CONNECTIONS) {
+        if (p->n_peers >= PRIVATE_MAX_CONNECTIONS) {
                 log_warning("private socket: %d connections open; refusing another", PRIVATE_MAX_CONNECTIONS);
                 dbus_connection_close(c);
                 return;
         }
-        DBusConnection **n = realloc(p->conns, (p->n_conns + 1) * sizeof(*n));
+        peer *n = realloc(p->peers, (p->n_peers + 1) * sizeof(*n));
         if (!n) {
                 dbus_connection_close(c);
                 return;
         }
-        p->conns = n;
+        p->peers = n;
         dbus_connection_set_unix_user_function(c, allow_any_user, NULL, NULL);
         dbus_connection_set_exit_on_disconnect(c, FALSE);
         dbus_connection_set_max_message_size(c, PEER_MAX_MESSAGE);
@@ -80,7 +143,7 @@ static void on_new_connection(DBusServer *server, DBusConnection *c, void *userd
                 dbus_connection_close(c);
                 return;
         }
-        p->conns[p->n_conns++] = dbus_connection_ref(c);
+        p->peers[p->n_peers++] = (peer){ .conn = dbus_connection_ref(c), .accepted_at = mono_usec() };
 }
 
 int private_start(loop *l, manager *m, const char *path, private_server **ret) {
@@ -142,9 +205,9 @@ int private_start(loop *l, manager *m, const char *path, private_server **ret) {
 private_server *private_stop(private_server *p) {
         if (!p)
                 return NULL;
-        while (p->n_conns > 0)
-                drop(p, p->conns[0]);
-        free(p->conns);
+        while (p->n_peers > 0)
+                drop(p, p->peers[0].conn);
+        free(p->peers);
         if (p->server) {
                 dbus_server_disconnect(p->server);
                 dbus_server_unref(p->server);

@@ -18,3 +18,5 @@ typedef struct private_server private_server;
  * 0666 so that every local user can log in through it. */
 int private_start(loop *l, manager *m, const char *path, private_server **ret);
 private_server *private_stop(private_server *p);
+/* Drops connections that did not authenticate in time (call every second). */
+void private_expire(private_server *p);

@@ -24,7 +24,8 @@
 
 struct ak_client {
         DBusConnection *conn;
-        bool peer; /* private socket: no bus, no destination */
+        bool peer;      /* private socket: no bus, no destination */
+        char *fallback; /* with peer: the bus to retry on if the socket fails */
         int timeout_ms;
         char *last_error;
 };
@@ -69,6 +70,22 @@ static int connect_to(const char *address, bool bus, int timeout_ms, DBusConnect
         }
         dbus_connection_set_exit_on_disconnect(conn, FALSE);
 
+        /* libdbus waits for the authentication handshake without a limit
+         * once a call blocks; drive it here under the deadline instead, so
+         * that a stopped or overloaded daemon costs a login no more than
+         * timeout_ms. */
+        uint64_t deadline = mono_usec() + (uint64_t) timeout_ms * USEC_PER_MSEC;
+        while (!dbus_connection_get_is_authenticated(conn)) {
+                uint64_t now = mono_usec();
+                if (!dbus_connection_get_is_connected(conn))
+                        return -ECONNREFUSED;
+                if (now >= deadline)
+                        return -ETIMEDOUT;
+                uint64_t left = (deadline - now + USEC_PER_MSEC - 1) / USEC_PER_MSEC;
+                if (!dbus_connection_read_write(conn, (int) MIN(left, (uint64_t) INT32_MAX)))
+                        return -ECONNREFUSED;
+        }
+
         if (bus) {
                 _cleanup_(message_unrefp) DBusMessage *m = dbus_message_new_method_call(
                         DBUS_SERVICE_DBUS, DBUS_PATH_DBUS, DBUS_INTERFACE_DBUS, "Hello");
@@ -93,8 +110,24 @@ static int connect_to(const char *address, bool bus, int timeout_ms, DBusConnect
         return 0;
 }
 
+static int connect_bus(ak_client *c, const char *bus) {
+        if (streq(bus, "session")) {
+                DBusError e = DBUS_ERROR_INIT;
+                c->conn = dbus_bus_get_private(DBUS_BUS_SESSION, &e);
+                if (!c->conn)
+                        return error_from_dbus(NULL, &e);
+                dbus_connection_set_exit_on_disconnect(c->conn, FALSE);
+                return 0;
+        }
+        return connect_to(bus, true, c->timeout_ms, &c->conn);
+}
+
+static void client_closep(ak_client **c) {
+        *c = ak_client_close(*c);
+}
+
 int ak_client_open(const char *bus, const char *socket_path, unsigned timeout_ms, ak_client **ret) {
-        _cleanup_(freep) ak_client *c = calloc(1, sizeof(*c));
+        _cleanup_(client_closep) ak_client *c = calloc(1, sizeof(*c));
         int r = -ECONNREFUSED;
 
         if (!ret)
@@ -117,19 +150,15 @@ int ak_client_open(const char *bus, const char *socket_path, unsigned timeout_ms
                 if (r == 0)
                         c->peer = true;
         }
-        if (!c->conn) {
-                if (!bus || streq(bus, "system"))
-                        bus = SYSTEM_BUS_ADDRESS;
-                if (streq(bus, "session")) {
-                        DBusError e = DBUS_ERROR_INIT;
-                        c->conn = dbus_bus_get_private(DBUS_BUS_SESSION, &e);
-                        if (!c->conn)
-                                return error_from_dbus(NULL, &e);
-                        dbus_connection_set_exit_on_disconnect(c->conn, FALSE);
-                        r = 0;
-                } else
-                        r = connect_to(bus, true, c->timeout_ms, &c->conn);
-        }
+        if (!bus || streq(bus, "system"))
+                bus = SYSTEM_BUS_ADDRESS;
+        if (c->peer) {
+                /* A daemon that accepts and then drops us (overloaded, or
+                 * going down) still leaves the bus to try. */
+                if (!(c->fallback = strdup(bus)))
+                        return -ENOMEM;
+        } else
+                r = connect_bus(c, bus);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(c);
@@ -139,6 +168,7 @@ int ak_client_open(const char *bus, const char *socket_path, unsigned timeout_ms
 ak_client *ak_client_close(ak_client *c) {
         if (c) {
                 connection_closep(&c->conn);
+                free(c->fallback);
                 free(c->last_error);
                 free(c);
         }
@@ -164,8 +194,24 @@ static int call(ak_client *c, DBusMessage *m, DBusMessage **ret_reply) {
         DBusError e = DBUS_ERROR_INIT;
         set_last_error(c, NULL);
         DBusMessage *reply = dbus_connection_send_with_reply_and_block(c->conn, m, c->timeout_ms, &e);
-        if (!reply)
-                return error_from_dbus(c, &e);
+        if (!reply) {
+                int r = error_from_dbus(c, &e);
+                /* The private socket dropped us before answering: once, on
+                 * the bus.  (Not after a timeout: that would double the
+                 * time a login may take.) */
+                if (r != -ECONNREFUSED || !c->peer || !c->fallback)
+                        return r;
+                connection_closep(&c->conn);
+                c->conn = NULL;
+                c->peer = false;
+                if ((r = connect_bus(c, c->fallback)) < 0 ||
+                    (r = dbus_message_set_destination(m, AK_BUS_NAME) ? 0 : -ENOMEM) < 0)
+                        return r;
+                set_last_error(c, NULL);
+                reply = dbus_connection_send_with_reply_and_block(c->conn, m, c->timeout_ms, &e);
+                if (!reply)
+                        return error_from_dbus(c, &e);
+        }
         *ret_reply = reply;
         return 0;
 }

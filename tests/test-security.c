@@ -8,12 +8,15 @@
 #include <check.h>
 #include <dbus/dbus.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <security/pam_appl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <syslog.h>
 #include <sched.h>
@@ -611,6 +614,106 @@ START_TEST(test_no_secret_in_module_log) {
 }
 END_TEST
 
+
+/* ---- the private socket under abuse ---- */
+
+static DBusConnection *peer_connect(void) {
+        DBusError e = DBUS_ERROR_INIT;
+        char address[PATH_MAX + 16];
+        snprintf(address, sizeof(address), "unix:path=%s", h.private_socket);
+        DBusConnection *c = dbus_connection_open_private(address, &e);
+        ck_assert_ptr_nonnull(c);
+        dbus_connection_set_exit_on_disconnect(c, FALSE);
+        for (int i = 0; i < 100 && !dbus_connection_get_is_authenticated(c); i++)
+                ck_assert(dbus_connection_read_write(c, 100));
+        ck_assert(dbus_connection_get_is_authenticated(c));
+        return c;
+}
+
+START_TEST(test_peer_that_does_not_read_is_dropped) {
+        DBusConnection *c = peer_connect();
+        long rss0 = rss_kib(h.daemon_pid);
+        /* 50,000 pipelined calls, none of whose replies we read. */
+        for (int i = 0; i < 50000 && dbus_connection_get_is_connected(c); i++) {
+                DBusMessage *m = dbus_message_new_method_call(NULL, "/org/accesskey/KeyStore1",
+                                                              "org.freedesktop.DBus.Introspectable", "Introspect");
+                dbus_message_set_no_reply(m, FALSE);
+                (void) dbus_connection_send(c, m, NULL);
+                dbus_message_unref(m);
+                if (i % 1000 == 0)
+                        (void) dbus_connection_read_write(c, 0);
+        }
+        dbus_connection_flush(c);
+        usleep(300000);
+        long rss1 = rss_kib(h.daemon_pid);
+        fprintf(stderr, "a peer that does not read: daemon RSS %ld KiB before, %ld KiB after\n", rss0, rss1);
+#ifndef __SANITIZE_ADDRESS__
+        ck_assert_msg(rss1 - rss0 < 32 * 1024, "daemon RSS grew from %ld to %ld KiB", rss0, rss1);
+#endif
+        _cleanup_(freep) char *log = harness_read_file(h.daemon_log);
+        ck_assert_ptr_nonnull(strstr(log, "does not read its replies; dropped"));
+        dbus_connection_close(c);
+        dbus_connection_unref(c);
+        /* And the daemon serves others. */
+        ak_client *ok = NULL;
+        ck_assert_int_eq(ak_client_open(NULL, h.private_socket, 2000, &ok), 0);
+        ak_summary sum;
+        ck_assert_int_eq(ak_get_summary(ok, 0, &sum), 0);
+        ak_client_close(ok);
+}
+END_TEST
+
+static int hold_many_peers(void) {
+        /* nobody opens 80 connections and makes a call on each: past 64 the
+         * daemon drops the extra ones. */
+        ak_client *c[80];
+        int served = 0;
+        for (int i = 0; i < 80; i++) {
+                ak_summary s;
+                c[i] = NULL;
+                if (ak_client_open(NULL, h.private_socket, 2000, &c[i]) == 0 && ak_get_summary(c[i], 0, &s) == 0)
+                        served++;
+        }
+        for (int i = 0; i < 80; i++)
+                ak_client_close(c[i]);
+        return served == 64 ? 0 : served > 64 ? 1 : 2;
+}
+
+START_TEST(test_peer_limits) {
+        /* Per UID. */
+        ck_assert_int_eq(run_as(HARNESS_UID_NOBODY, hold_many_peers), 0);
+
+        /* A connection that never authenticates is closed after 5 s. */
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        ck_assert_uint_lt(strlen(h.private_socket), sizeof(sa.sun_path));
+        memcpy(sa.sun_path, h.private_socket, strlen(h.private_socket) + 1);
+        ck_assert_int_eq(connect(fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+        struct timeval tv = { .tv_sec = 8 };
+        ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+        char b;
+        uint64_t t0 = mono_usec();
+        ck_assert_int_eq(read(fd, &b, 1), 0); /* closed by the daemon */
+        uint64_t waited = mono_usec() - t0;
+        ck_assert_msg(waited >= 4 * USEC_PER_SEC && waited < 7 * USEC_PER_SEC, "closed after %" PRIu64 " us", waited);
+        close(fd);
+}
+END_TEST
+
+START_TEST(test_stopped_daemon_costs_the_timeout_only) {
+        /* A daemon that accepts but never answers (SIGSTOP): the handshake
+         * and the call are both bounded by the client's timeout. */
+        kill(h.daemon_pid, SIGSTOP);
+        ak_client *c = NULL;
+        uint64_t t0 = mono_usec();
+        int r = ak_client_open("unix:path=/nonexistent/bus", h.private_socket, 500, &c);
+        uint64_t dt = mono_usec() - t0;
+        kill(h.daemon_pid, SIGCONT);
+        ck_assert_int_lt(r, 0);
+        ck_assert_msg(dt < 1500 * USEC_PER_MSEC, "took %" PRIu64 " us", dt);
+}
+END_TEST
+
 static Suite *suite(void) {
         Suite *s = suite_create("security");
         TCase *tc = tcase_create("security");
@@ -621,6 +724,9 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_bad_input_over_dbus);
         tcase_add_test(tc, test_no_secret_in_logs);
         tcase_add_test(tc, test_no_secret_in_module_log);
+        tcase_add_test(tc, test_peer_that_does_not_read_is_dropped);
+        tcase_add_test(tc, test_peer_limits);
+        tcase_add_test(tc, test_stopped_daemon_costs_the_timeout_only);
         suite_add_tcase(s, tc);
         return s;
 }
