@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/rand.h>
+
 #include "util.h"
 
 typedef struct entry {
@@ -17,15 +19,65 @@ typedef struct entry {
 struct hashmap {
         entry *slots;
         size_t cap, n;
+        uint64_t key[2];
 };
 
-/* FNV-1a: keys are daemon-chosen (key IDs, bus unique names) or of bounded
- * count per caller, so a seeded hash buys little here. */
-static uint64_t hash_str(const char *s) {
-        uint64_t h = UINT64_C(1469598103934665603);
-        for (; *s; s++)
-                h = (h ^ (uint8_t) *s) * UINT64_C(1099511628211);
-        return h;
+/* SipHash-2-4 under a random key per map: the daemon's maps are keyed by
+ * what callers send (remote hosts, bus names), and a keyed hash keeps a
+ * caller from choosing keys that collide. */
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND                                                                                   \
+        do {                                                                                       \
+                v0 += v1;                                                                          \
+                v1 = ROTL(v1, 13);                                                                 \
+                v1 ^= v0;                                                                          \
+                v0 = ROTL(v0, 32);                                                                 \
+                v2 += v3;                                                                          \
+                v3 = ROTL(v3, 16);                                                                 \
+                v3 ^= v2;                                                                          \
+                v0 += v3;                                                                          \
+                v3 = ROTL(v3, 21);                                                                 \
+                v3 ^= v0;                                                                          \
+                v2 += v1;                                                                          \
+                v1 = ROTL(v1, 17);                                                                 \
+                v1 ^= v2;                                                                          \
+                v2 = ROTL(v2, 32);                                                                 \
+        } while (0)
+
+static uint64_t load64(const uint8_t *p) {
+        uint64_t v = 0;
+        for (int i = 0; i < 8; i++)
+                v |= (uint64_t) p[i] << (8 * i);
+        return v;
+}
+
+static uint64_t siphash24(const uint64_t key[2], const char *s) {
+        const uint8_t *in = (const uint8_t *) s;
+        size_t len = strlen(s), left = len & 7;
+        uint64_t v0 = UINT64_C(0x736f6d6570736575) ^ key[0], v1 = UINT64_C(0x646f72616e646f6d) ^ key[1];
+        uint64_t v2 = UINT64_C(0x6c7967656e657261) ^ key[0], v3 = UINT64_C(0x7465646279746573) ^ key[1];
+        const uint8_t *end = in + len - left;
+
+        for (; in != end; in += 8) {
+                uint64_t m = load64(in);
+                v3 ^= m;
+                SIPROUND;
+                SIPROUND;
+                v0 ^= m;
+        }
+        uint64_t b = (uint64_t) len << 56;
+        for (size_t i = 0; i < left; i++)
+                b |= (uint64_t) in[i] << (8 * i);
+        v3 ^= b;
+        SIPROUND;
+        SIPROUND;
+        v0 ^= b;
+        v2 ^= 0xff;
+        SIPROUND;
+        SIPROUND;
+        SIPROUND;
+        SIPROUND;
+        return v0 ^ v1 ^ v2 ^ v3;
 }
 
 hashmap *hashmap_new(void) {
@@ -33,6 +85,10 @@ hashmap *hashmap_new(void) {
         if (!h)
                 return NULL;
         h->cap = 16;
+        if (RAND_bytes((unsigned char *) h->key, sizeof(h->key)) != 1) {
+                free(h);
+                return NULL;
+        }
         h->slots = calloc(h->cap, sizeof(entry));
         if (!h->slots) {
                 free(h);
@@ -63,7 +119,7 @@ static size_t find(const hashmap *h, const char *key, uint64_t hash) {
 }
 
 void *hashmap_get(const hashmap *h, const char *key) {
-        size_t i = find(h, key, hash_str(key));
+        size_t i = find(h, key, siphash24(h->key, key));
         return h->slots[i].key ? h->slots[i].value : NULL;
 }
 
@@ -83,7 +139,7 @@ static int grow(hashmap *h) {
 }
 
 int hashmap_put(hashmap *h, const char *key, void *value, void **ret_old) {
-        uint64_t hash = hash_str(key);
+        uint64_t hash = siphash24(h->key, key);
         size_t i = find(h, key, hash);
         if (ret_old)
                 *ret_old = NULL;
@@ -107,7 +163,7 @@ int hashmap_put(hashmap *h, const char *key, void *value, void **ret_old) {
 }
 
 void *hashmap_remove(hashmap *h, const char *key) {
-        size_t i = find(h, key, hash_str(key));
+        size_t i = find(h, key, siphash24(h->key, key));
         if (!h->slots[i].key)
                 return NULL;
         void *v = h->slots[i].value;

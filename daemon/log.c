@@ -43,3 +43,16 @@ void log_msg(int priority, const char *fmt, ...) {
         ssize_t k = write(STDERR_FILENO, line, (size_t) n);
         (void) k;
 }
+
+const char *log_quote(const char *s, char buf[static LOG_QUOTE_MAX]) {
+        size_t n = 0;
+        buf[n++] = '"';
+        for (; s && *s && n < LOG_QUOTE_MAX - 3; s++) {
+                if (*s == '"' || *s == '\\')
+                        buf[n++] = '\\';
+                buf[n++] = *s;
+        }
+        buf[n++] = '"';
+        buf[n] = 0;
+        return buf;
+}

@@ -10,6 +10,12 @@ void log_set_debug(bool on);
 bool log_get_debug(void);
 void log_msg(int priority, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* s in double quotes with " and \ escaped, in buf (cut to fit): values a
+ * caller chose (user, service, remote host, key name) must not be able to
+ * forge another key=value field of a log line. */
+#define LOG_QUOTE_MAX 600
+const char *log_quote(const char *s, char buf[static LOG_QUOTE_MAX]);
+
 #define log_error(...) log_msg(LOG_ERR, __VA_ARGS__)
 #define log_warning(...) log_msg(LOG_WARNING, __VA_ARGS__)
 #define log_notice(...) log_msg(LOG_NOTICE, __VA_ARGS__)

@@ -222,8 +222,9 @@ static int method_create_key(call *c, DBusMessage **ret) {
                 return r;
         }
 
-        log_info("key %s created: owner=%s(%u) name=\"%s\" by uid %u", rec->id, rec->owner_name,
-                 rec->owner_uid, rec->name, c->who.uid);
+        char qname[LOG_QUOTE_MAX];
+        log_info("key %s created: owner=%s(%u) name=%s by uid %u", rec->id, rec->owner_name, rec->owner_uid,
+                 log_quote(rec->name, qname), c->who.uid);
         key_emit(c->m->bus, KEY_CREATED, rec->id);
         expiry_check_key(c->m, rec->id);
         DBusMessage *reply = dbus_message_new_method_return(c->msg);
@@ -586,8 +587,10 @@ static bool secret_matches(call *c, const key_record *rec, const char *id, const
  * secret. */
 static void audit_auth(const call *c, int priority, const char *id, const char *user, const char *service,
                        const char *rhost, const char *result, const char *reason) {
-        log_auth(priority, "auth: key=%s user=%s service=%s rhost=%s caller=%u result=%s%s%s", id, strempty(user),
-                 strempty(service), strempty(rhost), c->who.uid, result, reason ? " reason=" : "", strempty(reason));
+        char qu[LOG_QUOTE_MAX], qs[LOG_QUOTE_MAX], qr[LOG_QUOTE_MAX];
+        log_auth(priority, "auth: key=%s user=%s service=%s rhost=%s caller=%u result=%s%s%s%s", id,
+                 log_quote(user, qu), log_quote(service, qs), log_quote(rhost, qr), c->who.uid, result,
+                 reason ? " reason=\"" : "", strempty(reason), reason ? "\"" : "");
 }
 
 static int method_authenticate(call *c, DBusMessage **ret) {
@@ -611,7 +614,7 @@ static int method_authenticate(call *c, DBusMessage **ret) {
         const dict_field fields[] = {
                 { "user", DICT_STRING, &user, 256 },
                 { "service", DICT_STRING, &service, 256 },
-                { "rhost", DICT_STRING, &rhost, 1024 },
+                { "rhost", DICT_STRING, &rhost, 255 },
                 { "tty", DICT_STRING, &tty, 256 },
                 { "keyid_user", DICT_BOOL, &keyid_user },
                 { "scopes", DICT_STRV, &scopes, KEY_SCOPES_MAX },
@@ -630,16 +633,26 @@ static int method_authenticate(call *c, DBusMessage **ret) {
          * UID for a local login) and per key and source, before the secret
          * is looked at; only failures count, so the owner logging in from
          * elsewhere is never locked out. */
-        char source[1100], keysource[1200], shown[1100];
-        if (isempty(rhost)) {
+        char source[400], keysource[440], shown[400];
+        /* The remote host is the caller's word: only root (sshd, login and
+         * the like), administrators and AuthenticateGroup members are
+         * trusted with it.  Anyone else is throttled by their own UID, so a
+         * local user can neither lock a host out nor dodge the limit by
+         * naming a new host each time. */
+        bool trusted = c->who.uid == 0 || c->who.admin ||
+                       (c->m->cfg.authenticate_group && uid_is_admin(c->who.uid, c->m->cfg.authenticate_group));
+        if (!isempty(rhost) && trusted) {
+                snprintf(source, sizeof(source), "host:%s", rhost);
+                snprintf(shown, sizeof(shown), "%s", rhost);
+        } else if (!isempty(rhost)) {
+                snprintf(source, sizeof(source), "uid:%u", c->who.uid);
+                snprintf(shown, sizeof(shown), "callers of UID %u", c->who.uid);
+        } else {
                 /* Local logins (su, login) all come from root: the target
                  * user is part of the source, so guessing at one user's
                  * keys does not throttle everyone's. */
                 snprintf(source, sizeof(source), "uid:%u user:%s", c->who.uid, strempty(user));
                 snprintf(shown, sizeof(shown), "local callers of UID %u for user %s", c->who.uid, strempty(user));
-        } else {
-                snprintf(source, sizeof(source), "host:%s", rhost);
-                snprintf(shown, sizeof(shown), "%s", rhost);
         }
         snprintf(keysource, sizeof(keysource), "%s/%s", id, source);
         const config *cfg = &c->m->cfg;

@@ -8,6 +8,7 @@
 
 struct ratelimit {
         hashmap *tat; /* key → uint64_t* theoretical arrival time */
+        uint64_t last_prune;
 };
 
 ratelimit *ratelimit_new(void) {
@@ -45,9 +46,12 @@ bool ratelimit_blocked(ratelimit *rl, const char *key, uint64_t now, uint32_t bu
 void ratelimit_fail(ratelimit *rl, const char *key, uint64_t now, uint64_t interval) {
         uint64_t *tat = hashmap_get(rl->tat, key);
         if (!tat) {
+                /* Full: prune at most once a second here (a prune walks
+                 * every bucket), else leave this one out — the per-source
+                 * bucket, or the next prune, still counts. */
                 if (hashmap_size(rl->tat) >= RATELIMIT_MAX_BUCKETS &&
-                    ratelimit_prune(rl, now) >= RATELIMIT_MAX_BUCKETS)
-                        return; /* full of live buckets; the per-source one still counts */
+                    (now - rl->last_prune < USEC_PER_SEC || ratelimit_prune(rl, now) >= RATELIMIT_MAX_BUCKETS))
+                        return;
                 tat = malloc(sizeof(*tat));
                 if (!tat)
                         return;
@@ -62,6 +66,7 @@ void ratelimit_fail(ratelimit *rl, const char *key, uint64_t now, uint64_t inter
 
 unsigned ratelimit_prune(ratelimit *rl, uint64_t now) {
         hashmap *kept = hashmap_new();
+        rl->last_prune = now;
         size_t state = 0;
         const char *key;
         void *value;

@@ -457,11 +457,12 @@ START_TEST(test_no_secret_in_logs) {
         ck_assert_int_eq(count_lines(log, needle), 1);
         snprintf(needle, sizeof(needle), "key %s secret rotated (with grace period): owner=root(0) by uid 0", ids[0]);
         ck_assert_int_eq(count_lines(log, needle), 1);
-        snprintf(needle, sizeof(needle), "auth: key=%s user=root service=sshd rhost=192.0.2.5 caller=0 result=success",
+        snprintf(needle, sizeof(needle), "auth: key=%s user=\"root\" service=\"sshd\" rhost=\"192.0.2.5\" caller=0 result=success",
                  ids[2]);
         ck_assert_int_eq(count_lines(log, needle), 1);
         snprintf(needle, sizeof(needle),
-                 "auth: key=%s user=root service=sshd rhost=192.0.2.5 caller=0 result=failure reason=wrong secret",
+                 "auth: key=%s user=\"root\" service=\"sshd\" rhost=\"192.0.2.5\" caller=0 result=failure "
+                 "reason=\"wrong secret\"",
                  ids[2]);
         ck_assert_int_eq(count_lines(log, needle), 1);
         for (int i = 0; i < 3; i++)
@@ -714,6 +715,48 @@ START_TEST(test_stopped_daemon_costs_the_timeout_only) {
 }
 END_TEST
 
+
+static int guess_as_other_host(void) {
+        /* nobody claims the remote host 10.0.0.5 while guessing. */
+        ak_client *c = open_client();
+        char wrong[AK_SECRET_LEN + 1];
+        ak_auth_request req = { .user = "root", .service = "sshd", .rhost = "10.0.0.5" };
+        ak_auth_result *res = NULL;
+        int r = 0;
+        (void) ak_secret_generate(wrong);
+        for (int i = 0; i < 12 && r != -EBUSY; i++)
+                r = ak_authenticate(c, key_id, wrong, &req, &res);
+        /* Throttled, by its own UID. */
+        return r == -EBUSY && strstr(strempty(ak_client_last_error(c)), "callers of UID 65534") ? 0 : 1;
+}
+
+START_TEST(test_untrusted_rhost) {
+        ak_client *c = NULL;
+        char *id, *secret;
+        ck_assert_int_eq(ak_client_open(h.bus_address, NULL, 5000, &c), 0);
+        ck_assert_int_eq(ak_create_key(c, &(ak_create_options){ .name = "rh" }, &id, &secret), 0);
+        memcpy(key_id, id, sizeof(key_id));
+        ck_assert_int_eq(run_as(HARNESS_UID_NOBODY, guess_as_other_host), 0);
+        /* sshd (root) logging in the owner from that host is not locked out. */
+        ak_auth_request req = { .user = "root", .service = "sshd", .rhost = "10.0.0.5" };
+        ak_auth_result *res = NULL;
+        ck_assert_int_eq(ak_authenticate(c, id, secret, &req, &res), 0);
+        ak_auth_result_free(res);
+
+        /* A user name chosen to look like more fields stays one quoted value. */
+        ak_auth_request forged = { .user = "x\" result=success rhost=10.9.9.9", .service = "sshd" };
+        char wrong[AK_SECRET_LEN + 1];
+        ck_assert_int_eq(ak_secret_generate(wrong), 0);
+        ck_assert_int_eq(ak_authenticate(c, id, wrong, &forged, &res), -EKEYREJECTED);
+        ck_assert_int_eq(harness_stop_daemon(&h), 0);
+        _cleanup_(freep) char *log = harness_read_file(h.daemon_log);
+        ck_assert_msg(strstr(log, "user=\"x\\\" result=success rhost=10.9.9.9\" service=\"sshd\" rhost=\"\""), "%s", log);
+        free(id);
+        ak_secret_free(secret);
+        ak_client_close(c);
+}
+END_TEST
+
 static Suite *suite(void) {
         Suite *s = suite_create("security");
         TCase *tc = tcase_create("security");
@@ -723,6 +766,7 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_bus_policy);
         tcase_add_test(tc, test_bad_input_over_dbus);
         tcase_add_test(tc, test_no_secret_in_logs);
+        tcase_add_test(tc, test_untrusted_rhost);
         tcase_add_test(tc, test_no_secret_in_module_log);
         tcase_add_test(tc, test_peer_that_does_not_read_is_dropped);
         tcase_add_test(tc, test_peer_limits);
