@@ -429,8 +429,18 @@ static int set_state(call *c, DBusMessage **ret, key_state state) {
 
         if ((r = read_id_arg(c, &id)) < 0 || (r = get_managed(c, id, &rec)) < 0)
                 return r;
+        /* An administrator's deactivation of someone else's key (an
+         * incident) is not for the owner to undo. */
+        if (state == KEY_STATE_ACTIVE && rec->locked && !c->who.admin)
+                return fail(c, -EACCES,
+                            "access key %s was deactivated by an administrator; ask one to reactivate it", rec->id);
+        bool was_locked = rec->locked;
+        if (state == KEY_STATE_INACTIVE && c->who.admin && c->who.uid != rec->owner_uid)
+                rec->locked = true;
+        if (state == KEY_STATE_ACTIVE)
+                rec->locked = false;
         /* Asking twice is not an error; only a real change is recorded. */
-        if (rec->state != (uint32_t) state) {
+        if (rec->state != (uint32_t) state || rec->locked != was_locked) {
                 rec->state = state;
                 r = commit_change(c, rec, state == KEY_STATE_ACTIVE ? "reactivated" : "deactivated");
                 if (r < 0)

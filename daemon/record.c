@@ -27,6 +27,7 @@ enum {
         TAG_NETWORK,
         TAG_SCOPE,
         TAG_EXPIRY_WARNED_FOR,
+        TAG_LOCKED,
 };
 
 enum {
@@ -137,6 +138,8 @@ int key_record_encode(const key_record *r, uint8_t **ret, size_t *ret_len) {
         put_strv(&w, TAG_SCOPE, r->scopes);
         if (r->expiry_warned_for)
                 put_u64(&w, TAG_EXPIRY_WARNED_FOR, r->expiry_warned_for);
+        if (r->locked)
+                put_u32(&w, TAG_LOCKED, 1);
         return finish(&w, ret, ret_len);
 }
 
@@ -303,6 +306,12 @@ int key_record_decode(const uint8_t *data, size_t len, key_record **ret) {
                 case TAG_EXPIRY_WARNED_FOR:
                         k = get_u64(v, n, &r->expiry_warned_for);
                         break;
+                case TAG_LOCKED: {
+                        uint32_t b = 0;
+                        k = get_u32(v, n, &b);
+                        r->locked = b != 0;
+                        break;
+                }
                 default:
                         break; /* a field of a later release */
                 }

@@ -45,6 +45,7 @@ typedef struct key_record {
         char **networks;              /* NULL-terminated; empty: any */
         char **scopes;                /* NULL-terminated */
         uint64_t expiry_warned_for;   /* the expires_at a KeyExpiring was sent for */
+        bool locked;                  /* deactivated by an administrator: only one reactivates */
 } key_record;
 
 /* Usage figures, kept apart from the record: they change on every login and

@@ -59,6 +59,7 @@ START_TEST(test_record_roundtrip) {
         r->expires_at = 123456789;
         r->state = KEY_STATE_INACTIVE;
         r->prev_verifier_until = 99;
+        r->locked = true;
         memset(r->prev_verifier, 5, AK_VERIFIER_LEN);
 
         uint8_t *buf;
@@ -77,6 +78,7 @@ START_TEST(test_record_roundtrip) {
         ck_assert_str_eq(d->scopes[0], "backup:read");
         ck_assert_mem_eq(d->verifier, r->verifier, AK_VERIFIER_LEN);
         ck_assert_uint_eq(d->prev_verifier_until, 99);
+        ck_assert(d->locked);
         ck_assert_mem_eq(d->prev_verifier, r->prev_verifier, AK_VERIFIER_LEN);
 
         /* Every truncation is refused, never half-read. */

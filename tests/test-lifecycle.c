@@ -303,6 +303,34 @@ START_TEST(test_admin_group_member) {
 }
 END_TEST
 
+START_TEST(test_admin_deactivation_is_locked) {
+        /* An administrator deactivates bin's key: bin cannot undo it; an
+         * administrator can.  bin's own deactivation bin undoes itself. */
+        _cleanup_(freep) char *out = NULL, *err = NULL;
+        ak_client *c = client();
+        char *id, *secret;
+        create_full(c, &(ak_create_options){ .name = "incident", .owner = "bin" }, &id, &secret);
+        ck_assert_int_eq(busctl(HARNESS_UID_OTHER, &out, &err, "call", M, "DeactivateKey", "s", id, NULL), 0);
+        free(out), free(err);
+        out = err = NULL;
+        ck_assert_int_ne(busctl(HARNESS_UID_THIRD, &out, &err, "call", M, "ReactivateKey", "s", id, NULL), 0);
+        ck_assert_msg(strstr(err, "deactivated by an administrator"), "stderr: %s", err);
+        free(out), free(err);
+        out = err = NULL;
+        ck_assert_int_eq(auth(c, id, secret, "bin"), -EKEYREVOKED);
+        ck_assert_int_eq(ak_reactivate_key(c, id), 0);
+        ck_assert_int_eq(auth(c, id, secret, "bin"), 0);
+        ck_assert_int_eq(busctl(HARNESS_UID_THIRD, &out, &err, "call", M, "DeactivateKey", "s", id, NULL), 0);
+        free(out), free(err);
+        out = err = NULL;
+        ck_assert_int_eq(busctl(HARNESS_UID_THIRD, &out, &err, "call", M, "ReactivateKey", "s", id, NULL), 0);
+        ck_assert_int_eq(auth(c, id, secret, "bin"), 0);
+        free(id);
+        ak_secret_free(secret);
+        ak_client_close(c);
+}
+END_TEST
+
 START_TEST(test_user_sees_only_own_objects) {
         ak_client *c = client();
         char *id, *secret;
@@ -577,6 +605,7 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_quota_under_concurrency);
         tcase_add_test(tc, test_admin_group_member);
         tcase_add_test(tc, test_user_sees_only_own_objects);
+        tcase_add_test(tc, test_admin_deactivation_is_locked);
         tcase_add_test(tc, test_signals_and_expiry_warning);
         tcase_add_test(tc, test_expiring_signal);
         tcase_add_test(tc, test_summary);
