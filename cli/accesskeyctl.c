@@ -673,13 +673,21 @@ static int open_output(const char *path, int *ret_fd) {
         return -e;
 }
 
+/* Removes path only if it still is the file open on fd: in a directory
+ * others may write, the name could by now point elsewhere. */
+static void unlink_if_same(const char *path, int fd) {
+        struct stat a, b;
+        if (fstat(fd, &a) == 0 && lstat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+                (void) unlink(path);
+}
+
 /* The request failed: the file made by open_output() is empty; remove it. */
 static void discard_output(const char *path, int *fd) {
         if (*fd < 0)
                 return;
+        unlink_if_same(path, *fd);
         (void) close(*fd);
         *fd = -1;
-        (void) unlink(path);
 }
 
 /* Writes data to the new file at path, open as *fd, and makes it durable
@@ -696,13 +704,16 @@ static int write_output(const char *path, int *fd, const char *data) {
                 r = -ENOSPC; /* a regular file takes less only when the disk is full */
         else if (fsync(*fd) < 0)
                 r = -errno;
-        if (close(*fd) < 0 && r == 0)
+        if (r < 0)
+                unlink_if_same(path, *fd);
+        if (close(*fd) < 0 && r == 0) {
                 r = -errno;
+                (void) unlink(path); /* (the descriptor is gone: by name only) */
+        }
         *fd = -1;
 
         if (r < 0) {
                 _cleanup_(freep) char *shown = sanitize(path);
-                (void) unlink(path);
                 fprintf(stderr,
                         PROGRAM ": --output %s: writing the secret failed: %s; the file "
                                 "was removed\n",
