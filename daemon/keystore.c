@@ -394,58 +394,65 @@ static int list_push(key_record ***l, size_t *n, key_record *rec) {
         return 0;
 }
 
-int keystore_list(keystore *ks, bool all, uint32_t owner_uid, key_record ***ret, size_t *ret_n) {
+static int foreach_owned(keystore *ks, int (*fn)(key_record *r, void *userdata), void *userdata);
+
+typedef struct list_acc {
+        key_record **l;
+        size_t n;
+} list_acc;
+
+static int push_record(key_record *rec, void *userdata) {
+        list_acc *a = userdata;
+        return list_push(&a->l, &a->n, rec);
+}
+
+/* One owner's records, through the owners index. */
+static int list_owner(keystore *ks, uint32_t owner_uid, list_acc *a) {
         MDB_txn *txn;
         MDB_cursor *c;
-        key_record **l = NULL;
-        size_t n = 0;
+        MDB_val k = { sizeof(owner_uid), &owner_uid }, v;
         int r = read_txn(ks, &txn);
         if (r < 0)
                 return r;
-
-        MDB_val k, v;
-        int rc;
-        if (all) {
-                rc = mdb_cursor_open(txn, ks->keys, &c);
-                for (rc = rc ? rc : mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && r == 0;
-                     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-                        key_record *rec;
-                        r = key_record_decode(v.mv_data, v.mv_size, &rec);
-                        if (r == 0)
-                                r = list_push(&l, &n, rec);
+        int rc = mdb_cursor_open(txn, ks->owners, &c);
+        if (rc) {
+                mdb_txn_abort(txn);
+                return mdb_to_errno(rc);
+        }
+        for (rc = mdb_cursor_get(c, &k, &v, MDB_SET); rc == 0 && r == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP)) {
+                char id[AK_ID_LEN + 1];
+                key_record *rec;
+                if (v.mv_size != AK_ID_LEN) {
+                        r = -EBADMSG;
+                        break;
                 }
-        } else {
-                k = (MDB_val){ sizeof(owner_uid), &owner_uid };
-                rc = mdb_cursor_open(txn, ks->owners, &c);
-                for (rc = rc ? rc : mdb_cursor_get(c, &k, &v, MDB_SET); rc == 0 && r == 0;
-                     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP)) {
-                        char id[AK_ID_LEN + 1];
-                        key_record *rec;
-                        if (v.mv_size != AK_ID_LEN) {
-                                r = -EBADMSG;
-                                break;
-                        }
-                        memcpy(id, v.mv_data, AK_ID_LEN);
-                        id[AK_ID_LEN] = 0;
-                        r = get_in(ks, txn, id, &rec);
-                        if (r == 0)
-                                r = list_push(&l, &n, rec);
-                }
+                memcpy(id, v.mv_data, AK_ID_LEN);
+                id[AK_ID_LEN] = 0;
+                r = get_in(ks, txn, id, &rec);
+                if (r == 0)
+                        r = push_record(rec, a);
         }
         mdb_cursor_close(c);
         mdb_txn_abort(txn);
         if (r == 0 && rc != MDB_NOTFOUND)
                 r = mdb_to_errno(rc);
+        return r;
+}
+
+int keystore_list(keystore *ks, bool all, uint32_t owner_uid, key_record ***ret, size_t *ret_n) {
+        list_acc a = {};
+        int r = all ? foreach_owned(ks, push_record, &a) : list_owner(ks, owner_uid, &a);
         if (r < 0) {
-                key_record_list_free(l, n);
+                key_record_list_free(a.l, a.n);
                 return r;
         }
-        *ret = l;
-        *ret_n = n;
+        *ret = a.l;
+        *ret_n = a.n;
         return 0;
 }
 
-int keystore_foreach(keystore *ks, int (*fn)(const key_record *r, void *userdata), void *userdata) {
+/* Hands every record, one at a time, to fn, which takes it over. */
+static int foreach_owned(keystore *ks, int (*fn)(key_record *r, void *userdata), void *userdata) {
         MDB_txn *txn;
         MDB_cursor *c;
         MDB_val k, v;
@@ -461,16 +468,31 @@ int keystore_foreach(keystore *ks, int (*fn)(const key_record *r, void *userdata
              rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
                 key_record *rec;
                 r = key_record_decode(v.mv_data, v.mv_size, &rec);
-                if (r == 0) {
+                if (r == 0)
                         r = fn(rec, userdata);
-                        key_record_free(rec);
-                }
         }
         mdb_cursor_close(c);
         mdb_txn_abort(txn);
         if (r == 0 && rc != MDB_NOTFOUND)
                 r = mdb_to_errno(rc);
         return r;
+}
+
+typedef struct visit {
+        int (*fn)(const key_record *r, void *userdata);
+        void *userdata;
+} visit;
+
+static int visit_and_free(key_record *rec, void *userdata) {
+        visit *x = userdata;
+        int r = x->fn(rec, x->userdata);
+        key_record_free(rec);
+        return r;
+}
+
+int keystore_foreach(keystore *ks, int (*fn)(const key_record *r, void *userdata), void *userdata) {
+        visit x = { fn, userdata };
+        return foreach_owned(ks, visit_and_free, &x);
 }
 
 int keystore_count_owner(keystore *ks, uint32_t owner_uid, size_t *ret) {
