@@ -406,8 +406,9 @@ static int push_record(key_record *rec, void *userdata) {
         return list_push(&a->l, &a->n, rec);
 }
 
-/* One owner's records, through the owners index. */
-static int list_owner(keystore *ks, uint32_t owner_uid, list_acc *a) {
+/* Hands one owner's records, through the owners index, to fn, which takes
+ * them over. */
+static int owner_owned(keystore *ks, uint32_t owner_uid, int (*fn)(key_record *r, void *userdata), void *userdata) {
         MDB_txn *txn;
         MDB_cursor *c;
         MDB_val k = { sizeof(owner_uid), &owner_uid }, v;
@@ -430,7 +431,7 @@ static int list_owner(keystore *ks, uint32_t owner_uid, list_acc *a) {
                 id[AK_ID_LEN] = 0;
                 r = get_in(ks, txn, id, &rec);
                 if (r == 0)
-                        r = push_record(rec, a);
+                        r = fn(rec, userdata);
         }
         mdb_cursor_close(c);
         mdb_txn_abort(txn);
@@ -441,7 +442,7 @@ static int list_owner(keystore *ks, uint32_t owner_uid, list_acc *a) {
 
 int keystore_list(keystore *ks, bool all, uint32_t owner_uid, key_record ***ret, size_t *ret_n) {
         list_acc a = {};
-        int r = all ? foreach_owned(ks, push_record, &a) : list_owner(ks, owner_uid, &a);
+        int r = all ? foreach_owned(ks, push_record, &a) : owner_owned(ks, owner_uid, push_record, &a);
         if (r < 0) {
                 key_record_list_free(a.l, a.n);
                 return r;
@@ -493,6 +494,12 @@ static int visit_and_free(key_record *rec, void *userdata) {
 int keystore_foreach(keystore *ks, int (*fn)(const key_record *r, void *userdata), void *userdata) {
         visit x = { fn, userdata };
         return foreach_owned(ks, visit_and_free, &x);
+}
+
+int keystore_foreach_owner(keystore *ks, uint32_t owner_uid, int (*fn)(const key_record *r, void *userdata),
+                           void *userdata) {
+        visit x = { fn, userdata };
+        return owner_owned(ks, owner_uid, visit_and_free, &x);
 }
 
 int keystore_count_owner(keystore *ks, uint32_t owner_uid, size_t *ret) {

@@ -55,6 +55,9 @@ int keystore_count_owner(keystore *ks, uint32_t owner_uid, size_t *ret);
  * (memory stays flat whatever the store's size).  fn returns < 0 to stop
  * with that error.  The record is freed after fn returns. */
 int keystore_foreach(keystore *ks, int (*fn)(const key_record *r, void *userdata), void *userdata);
+/* The same over one owner's records (cost in proportion to them). */
+int keystore_foreach_owner(keystore *ks, uint32_t owner_uid, int (*fn)(const key_record *r, void *userdata),
+                           void *userdata);
 
 /* Usage figures; a key without any gives zeroes. */
 int keystore_get_usage(keystore *ks, const char *id, key_usage *ret);

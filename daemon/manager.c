@@ -241,6 +241,14 @@ static int method_create_key(call *c, DBusMessage **ret) {
         return 0;
 }
 
+/* Every key the caller may manage: all for an administrator, else the
+ * caller's own, at a cost in proportion to them. */
+static int foreach_managed(const call *c, int (*fn)(const key_record *r, void *userdata), void *userdata) {
+        if (c->who.admin)
+                return keystore_foreach(c->m->ks, fn, userdata);
+        return keystore_foreach_owner(c->m->ks, c->who.uid, fn, userdata);
+}
+
 static int append_with_usage(call *c, DBusMessageIter *it, const key_record *rec) {
         key_usage u = {};
         int r = usage_get(c->m->usage, rec->id, &u);
@@ -544,17 +552,7 @@ static int method_get_summary(call *c, DBusMessage **ret) {
                 return r;
         if (s.within == 0)
                 s.within = 30 * DAY_USEC;
-        if (c->who.admin)
-                r = keystore_foreach(c->m->ks, count_key, &s);
-        else {
-                /* A user's own keys: cost in proportion to them. */
-                key_record **l = NULL;
-                size_t n = 0;
-                r = keystore_list(c->m->ks, false, c->who.uid, &l, &n);
-                for (size_t i = 0; r == 0 && i < n; i++)
-                        (void) count_key(l[i], &s);
-                key_record_list_free(l, n);
-        }
+        r = foreach_managed(c, count_key, &s);
         if (r < 0)
                 return r;
         _cleanup_(message_unrefp) DBusMessage *reply = dbus_message_new_method_return(c->msg);
@@ -873,16 +871,7 @@ static int method_introspect(call *c, DBusMessage **ret) {
         case OBJECT_KEY_DIR: {
                 /* busctl tree lists the keys the caller may manage. */
                 void *args[] = { c, &b };
-                if (c->who.admin)
-                        r = keystore_foreach(c->m->ks, add_child, args);
-                else {
-                        key_record **l = NULL;
-                        size_t n = 0;
-                        r = keystore_list(c->m->ks, false, c->who.uid, &l, &n);
-                        for (size_t i = 0; r == 0 && i < n; i++)
-                                (void) add_child(l[i], args);
-                        key_record_list_free(l, n);
-                }
+                r = foreach_managed(c, add_child, args);
                 break;
         }
         case OBJECT_KEY:
