@@ -18,13 +18,14 @@
 #include "credential.h"
 #include "dict.h"
 #include "errors.h"
+#include "peer.h"
 #include "util.h"
 
 #define SYSTEM_BUS_ADDRESS "unix:path=/run/dbus/system_bus_socket"
 
 struct ak_client {
-        DBusConnection *conn;
-        bool peer;      /* private socket: no bus, no destination */
+        DBusConnection *conn; /* the bus */
+        peer_conn *peer;      /* or the private socket: no bus, no destination */
         char *fallback; /* with peer: the bus to retry on if the socket fails */
         int timeout_ms;
         char *last_error;
@@ -56,9 +57,9 @@ static void message_unrefp(DBusMessage **m) {
                 dbus_message_unref(*m);
 }
 
-/* Connects to address; on a bus, says Hello within the timeout ourselves
- * (dbus_bus_register() would wait up to 25 s). */
-static int connect_to(const char *address, bool bus, int timeout_ms, DBusConnection **ret) {
+/* Connects to the bus at address and says Hello within the timeout
+ * ourselves (dbus_bus_register() would wait up to 25 s). */
+static int connect_to(const char *address, int timeout_ms, DBusConnection **ret) {
         DBusError e = DBUS_ERROR_INIT;
         _cleanup_(connection_closep) DBusConnection *conn = dbus_connection_open_private(address, &e);
         if (!conn) {
@@ -86,7 +87,7 @@ static int connect_to(const char *address, bool bus, int timeout_ms, DBusConnect
                         return -ECONNREFUSED;
         }
 
-        if (bus) {
+        {
                 _cleanup_(message_unrefp) DBusMessage *m = dbus_message_new_method_call(
                         DBUS_SERVICE_DBUS, DBUS_PATH_DBUS, DBUS_INTERFACE_DBUS, "Hello");
                 if (!m)
@@ -119,7 +120,7 @@ static int connect_bus(ak_client *c, const char *bus) {
                 dbus_connection_set_exit_on_disconnect(c->conn, FALSE);
                 return 0;
         }
-        return connect_to(bus, true, c->timeout_ms, &c->conn);
+        return connect_to(bus, c->timeout_ms, &c->conn);
 }
 
 static void client_closep(ak_client **c) {
@@ -139,17 +140,8 @@ int ak_client_open(const char *bus, const char *socket_path, unsigned timeout_ms
 
         if (!bus && !socket_path)
                 socket_path = AK_DEFAULT_PRIVATE_SOCKET;
-        if (socket_path && *socket_path) {
-                char address[512];
-                _cleanup_(freep) char *escaped = dbus_address_escape_value(socket_path);
-                if (!escaped)
-                        return -ENOMEM;
-                if ((size_t) snprintf(address, sizeof(address), "unix:path=%s", escaped) >= sizeof(address))
-                        return -EINVAL;
-                r = connect_to(address, false, c->timeout_ms, &c->conn);
-                if (r == 0)
-                        c->peer = true;
-        }
+        if (socket_path && *socket_path)
+                r = peer_connect(socket_path, &c->peer);
         if (!bus || streq(bus, "system"))
                 bus = SYSTEM_BUS_ADDRESS;
         if (c->peer) {
@@ -168,6 +160,7 @@ int ak_client_open(const char *bus, const char *socket_path, unsigned timeout_ms
 ak_client *ak_client_close(ak_client *c) {
         if (c) {
                 connection_closep(&c->conn);
+                peer_close(c->peer);
                 free(c->fallback);
                 free(c->last_error);
                 free(c);
@@ -192,25 +185,32 @@ static int new_call(ak_client *c, const char *method, DBusMessage **ret) {
 
 static int call(ak_client *c, DBusMessage *m, DBusMessage **ret_reply) {
         DBusError e = DBUS_ERROR_INIT;
+        DBusMessage *reply = NULL;
         set_last_error(c, NULL);
-        DBusMessage *reply = dbus_connection_send_with_reply_and_block(c->conn, m, c->timeout_ms, &e);
-        if (!reply) {
-                int r = error_from_dbus(c, &e);
-                /* The private socket dropped us before answering: once, on
-                 * the bus.  (Not after a timeout: that would double the
-                 * time a login may take.) */
-                if (r != -ECONNREFUSED || !c->peer || !c->fallback)
+        if (c->peer) {
+                int r = peer_call(c->peer, m, c->timeout_ms, &reply);
+                /* The private socket refused or dropped us before
+                 * answering: once, on the bus.  (Not after a timeout: that
+                 * would double the time a login may take.) */
+                if (r == -ECONNREFUSED && c->fallback) {
+                        c->peer = peer_close(c->peer);
+                        if ((r = connect_bus(c, c->fallback)) < 0)
+                                return r;
+                        /* The call was marshalled with the serial the socket
+                         * gave it; the bus connection gives its own. */
+                        _cleanup_(message_unrefp) DBusMessage *copy = dbus_message_copy(m);
+                        if (!copy || !dbus_message_set_destination(copy, AK_BUS_NAME))
+                                return -ENOMEM;
+                        return call(c, copy, ret_reply);
+                }
+                if (r < 0)
                         return r;
-                connection_closep(&c->conn);
-                c->conn = NULL;
-                c->peer = false;
-                if ((r = connect_bus(c, c->fallback)) < 0 ||
-                    (r = dbus_message_set_destination(m, AK_BUS_NAME) ? 0 : -ENOMEM) < 0)
-                        return r;
-                set_last_error(c, NULL);
-                reply = dbus_connection_send_with_reply_and_block(c->conn, m, c->timeout_ms, &e);
-                if (!reply)
-                        return error_from_dbus(c, &e);
+        } else if (!(reply = dbus_connection_send_with_reply_and_block(c->conn, m, c->timeout_ms, &e)))
+                return error_from_dbus(c, &e);
+
+        if (dbus_set_error_from_message(&e, reply)) {
+                dbus_message_unref(reply);
+                return error_from_dbus(c, &e);
         }
         *ret_reply = reply;
         return 0;

@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "peer.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "util.h"
+
+/* The D-Bus specification's limit on a message (2^27 bytes); a reply that
+ * claims more is a broken stream. */
+#define PEER_MAX_MESSAGE (128u * 1024 * 1024)
+/* The longest SASL line we accept from the server ("OK " + 32 hex digits). */
+#define PEER_MAX_AUTH_LINE 256
+
+struct peer_conn {
+        int fd;
+        bool auth_sent; /* the handshake went out with the first call */
+        bool auth_done; /* the server's OK has been read */
+        dbus_uint32_t serial;
+        char *in;
+        size_t in_len, in_cap;
+};
+
+int peer_connect(const char *path, peer_conn **ret) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        size_t n = strlen(path);
+
+        if (n == 0 || n >= sizeof(sa.sun_path))
+                return -EINVAL;
+        memcpy(sa.sun_path, path, n + 1);
+
+        _cleanup_(closep) int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return -errno;
+        /* A Unix socket connects at once or not at all: EAGAIN is a full
+         * backlog, an overloaded daemon the caller may skip for the bus. */
+        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                return errno == ENOMEM || errno == ENOBUFS ? -ENOMEM : -ECONNREFUSED;
+
+        /* The secret goes to whoever listens here: only the daemon (root)
+         * or a test daemon of our own UID may. */
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+            (cred.uid != 0 && cred.uid != geteuid()))
+                return -ECONNREFUSED;
+
+        peer_conn *p = calloc(1, sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        p->fd = fd;
+        fd = -1;
+        *ret = p;
+        return 0;
+}
+
+peer_conn *peer_close(peer_conn *p) {
+        if (p) {
+                if (p->fd >= 0)
+                        (void) close(p->fd);
+                /* Replies may have carried a new secret. */
+                if (p->in)
+                        erase_mem(p->in, p->in_cap);
+                free(p->in);
+                free(p);
+        }
+        return NULL;
+}
+
+/* Milliseconds left until deadline (µs, monotonic), rounded up; 0 when
+ * it has passed. */
+static int ms_left(uint64_t deadline) {
+        uint64_t now = mono_usec();
+        if (now >= deadline)
+                return 0;
+        uint64_t ms = (deadline - now + USEC_PER_MSEC - 1) / USEC_PER_MSEC;
+        return ms > INT32_MAX ? INT32_MAX : (int) ms;
+}
+
+static int wait_for(int fd, short events, uint64_t deadline) {
+        for (;;) {
+                struct pollfd pfd = { .fd = fd, .events = events };
+                int left = ms_left(deadline);
+                if (left == 0)
+                        return -ETIMEDOUT;
+                int r = poll(&pfd, 1, left);
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r < 0)
+                        return -errno;
+                if (r == 0)
+                        return -ETIMEDOUT;
+                return 0;
+        }
+}
+
+static int write_all(peer_conn *p, const char *buf, size_t len, uint64_t deadline) {
+        while (len > 0) {
+                ssize_t n = send(p->fd, buf, len, MSG_NOSIGNAL);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN) {
+                        int r = wait_for(p->fd, POLLOUT, deadline);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                if (n < 0)
+                        return errno == ENOMEM || errno == ENOBUFS ? -ENOMEM : -ECONNREFUSED;
+                buf += n;
+                len -= (size_t) n;
+        }
+        return 0;
+}
+
+/* Reads more of the stream into p->in, waiting until deadline. */
+static int read_more(peer_conn *p, uint64_t deadline) {
+        if (p->in_cap - p->in_len < 4096) {
+                size_t cap = MAX(p->in_cap * 2, (size_t) 16384);
+                if (cap > PEER_MAX_MESSAGE + 65536)
+                        return -EIO;
+                char *n = malloc(cap);
+                if (!n)
+                        return -ENOMEM;
+                if (p->in) {
+                        memcpy(n, p->in, p->in_len);
+                        erase_mem(p->in, p->in_cap);
+                        free(p->in);
+                }
+                p->in = n;
+                p->in_cap = cap;
+        }
+        for (;;) {
+                ssize_t n = recv(p->fd, p->in + p->in_len, p->in_cap - p->in_len, 0);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN) {
+                        int r = wait_for(p->fd, POLLIN, deadline);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                if (n <= 0) /* dropped before answering */
+                        return -ECONNREFUSED;
+                p->in_len += (size_t) n;
+                return 0;
+        }
+}
+
+/* Removes the first n bytes of the input, wiping them. */
+static void consume(peer_conn *p, size_t n) {
+        memmove(p->in, p->in + n, p->in_len - n);
+        erase_mem(p->in + p->in_len - n, n);
+        p->in_len -= n;
+}
+
+/* Reads the server's answer to the handshake: OK, or a refusal. */
+static int read_auth(peer_conn *p, uint64_t deadline) {
+        for (;;) {
+                char *eol = p->in_len ? memmem(p->in, p->in_len, "\r\n", 2) : NULL;
+                if (eol) {
+                        bool ok = eol - p->in >= 3 && memcmp(p->in, "OK ", 3) == 0;
+                        consume(p, (size_t) (eol - p->in) + 2);
+                        if (!ok) /* REJECTED or ERROR: this daemon will not serve us */
+                                return -ECONNREFUSED;
+                        p->auth_done = true;
+                        return 0;
+                }
+                if (p->in_len > PEER_MAX_AUTH_LINE)
+                        return -EIO;
+                int r = read_more(p, deadline);
+                if (r < 0)
+                        return r;
+        }
+}
+
+/* Reads the next whole message. */
+static int read_message(peer_conn *p, uint64_t deadline, DBusMessage **ret) {
+        for (;;) {
+                if (p->in_len >= 16) {
+                        int need = dbus_message_demarshal_bytes_needed(p->in, (int) MIN(p->in_len, (size_t) INT32_MAX));
+                        if (need < 0 || (size_t) need > PEER_MAX_MESSAGE)
+                                return -EIO;
+                        if (need > 0 && (size_t) need <= p->in_len) {
+                                DBusError e = DBUS_ERROR_INIT;
+                                DBusMessage *m = dbus_message_demarshal(p->in, need, &e);
+                                consume(p, (size_t) need);
+                                if (!m) {
+                                        bool oom = dbus_error_has_name(&e, DBUS_ERROR_NO_MEMORY);
+                                        dbus_error_free(&e);
+                                        return oom ? -ENOMEM : -EIO;
+                                }
+                                *ret = m;
+                                return 0;
+                        }
+                }
+                int r = read_more(p, deadline);
+                if (r < 0)
+                        return r;
+        }
+}
+
+int peer_call(peer_conn *p, DBusMessage *m, int timeout_ms, DBusMessage **ret_reply) {
+        static const char auth_prefix[] = "AUTH EXTERNAL ";
+        uint64_t deadline = mono_usec() + (uint64_t) timeout_ms * USEC_PER_MSEC;
+        char auth[64];
+        size_t auth_len = 0;
+        char *wire = NULL;
+        int wire_len = 0, r;
+
+        if (p->fd < 0)
+                return -ECONNREFUSED;
+        if (!p->auth_sent) {
+                /* SASL EXTERNAL: a NUL byte, then our UID as hex-encoded
+                 * decimal digits, which the server checks against
+                 * SO_PEERCRED; BEGIN without waiting for OK. */
+                char uid[16];
+                int n = snprintf(uid, sizeof(uid), "%u", (unsigned) geteuid());
+                auth[auth_len++] = '\0';
+                memcpy(auth + auth_len, auth_prefix, sizeof(auth_prefix) - 1);
+                auth_len += sizeof(auth_prefix) - 1;
+                for (int i = 0; i < n; i++)
+                        auth_len += (size_t) snprintf(auth + auth_len, 3, "%02x", (unsigned char) uid[i]);
+                memcpy(auth + auth_len, "\r\nBEGIN\r\n", 9);
+                auth_len += 9;
+        }
+
+        dbus_message_set_serial(m, ++p->serial);
+        if (!dbus_message_marshal(m, &wire, &wire_len))
+                return -ENOMEM;
+        /* One write for the handshake and the call: a login is one round
+         * trip. */
+        char *out = malloc(auth_len + (size_t) wire_len);
+        if (!out) {
+                erase_mem(wire, (size_t) wire_len);
+                dbus_free(wire);
+                return -ENOMEM;
+        }
+        memcpy(out, auth, auth_len);
+        memcpy(out + auth_len, wire, (size_t) wire_len);
+        erase_mem(wire, (size_t) wire_len);
+        dbus_free(wire);
+        r = write_all(p, out, auth_len + (size_t) wire_len, deadline);
+        erase_mem(out, auth_len + (size_t) wire_len);
+        free(out);
+        if (r < 0)
+                goto broken;
+        p->auth_sent = true;
+
+        if (!p->auth_done && (r = read_auth(p, deadline)) < 0)
+                goto broken;
+        for (;;) {
+                DBusMessage *reply = NULL;
+                if ((r = read_message(p, deadline, &reply)) < 0)
+                        goto broken;
+                int type = dbus_message_get_type(reply);
+                /* Anything else (a late reply to a call that timed out) is
+                 * not ours. */
+                if ((type == DBUS_MESSAGE_TYPE_METHOD_RETURN || type == DBUS_MESSAGE_TYPE_ERROR) &&
+                    dbus_message_get_reply_serial(reply) == p->serial) {
+                        *ret_reply = reply;
+                        return 0;
+                }
+                dbus_message_unref(reply);
+        }
+
+broken:
+        /* Past a timeout, a half-written call or a garbled stream the
+         * connection is not used again. */
+        (void) close(p->fd);
+        p->fd = -1;
+        return r;
+}

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The client's transport to the daemon's private socket: a plain Unix
+ * socket speaking the D-Bus wire protocol, without a libdbus connection.
+ *
+ * A login opens one connection and makes one call on it.  libdbus spends
+ * three round trips on the SASL handshake before the first message and most
+ * of a login's CPU on connection machinery; here the handshake is sent in
+ * the same write as the first call (as sd-bus does), so a login costs one
+ * connect() and one round trip.  Messages are still built and read with
+ * libdbus (dbus_message_marshal/demarshal), so every method shares one
+ * marshalling code with the bus path.
+ */
+#pragma once
+
+#include <dbus/dbus.h>
+
+typedef struct peer_conn peer_conn;
+
+/* Connects to the socket at path; nothing is sent yet.  Refuses a socket
+ * whose listener is neither root nor this process's effective UID: the
+ * secret is never handed to an impostor.  -ECONNREFUSED when nobody
+ * serves the path, -EINVAL when it cannot be a socket address. */
+int peer_connect(const char *path, peer_conn **ret);
+peer_conn *peer_close(peer_conn *p);
+
+/* Sends m (a method call; its serial is set here) and waits at most
+ * timeout_ms for its reply, a method return or an error message, in
+ * *ret_reply.  -ECONNREFUSED when the daemon refused or dropped the
+ * connection before answering (a retry elsewhere is safe to consider),
+ * -ETIMEDOUT, -ENOMEM, -EIO for a garbled stream. */
+int peer_call(peer_conn *p, DBusMessage *m, int timeout_ms, DBusMessage **ret_reply);
