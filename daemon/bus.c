@@ -18,7 +18,7 @@ static bus_ctx ctx;
 
 static DBusHandlerResult on_object(DBusConnection *conn, DBusMessage *msg, void *userdata) {
         bus_ctx *b = userdata;
-        return manager_handle(b->m, conn, false, msg);
+        return manager_handle(b->m, conn, msg);
 }
 
 static DBusHandlerResult on_filter(DBusConnection *conn, DBusMessage *msg, void *userdata) {

@@ -126,16 +126,7 @@ static int bus_get_uid(DBusConnection *conn, const char *sender, uint32_t *ret) 
         return 0;
 }
 
-int caller_identify(caller_cache *c, DBusConnection *conn, bool peer, DBusMessage *m, const config *cfg,
-                    caller *ret) {
-        if (peer) {
-                unsigned long uid;
-                if (!dbus_connection_get_unix_user(conn, &uid) || uid > UINT32_MAX - 1)
-                        return -EACCES;
-                *ret = (caller){ (uint32_t) uid, uid_is_admin((uint32_t) uid, cfg->admin_group) };
-                return 0;
-        }
-
+int caller_identify(caller_cache *c, DBusConnection *conn, DBusMessage *m, const config *cfg, caller *ret) {
         const char *sender = dbus_message_get_sender(m);
         if (isempty(sender) || sender[0] != ':')
                 return -EACCES;

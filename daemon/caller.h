@@ -23,10 +23,10 @@ typedef struct caller_cache caller_cache;
 caller_cache *caller_cache_new(void);
 caller_cache *caller_cache_free(caller_cache *c);
 
-/* Identifies the sender of m on conn (peer: a peer-to-peer connection).
- * Returns 0, or -EACCES when the caller cannot be established. */
-int caller_identify(caller_cache *c, DBusConnection *conn, bool peer, DBusMessage *m, const config *cfg,
-                    caller *ret);
+/* Identifies the sender of m on the bus connection conn.  Returns 0, or
+ * -EACCES when the caller cannot be established.  (On the private socket
+ * the caller is its SO_PEERCRED UID: see private.c.) */
+int caller_identify(caller_cache *c, DBusConnection *conn, DBusMessage *m, const config *cfg, caller *ret);
 
 /* Drops a unique name (it left the bus), or everything (config reload). */
 void caller_cache_forget(caller_cache *c, const char *unique_name);

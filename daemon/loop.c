@@ -251,6 +251,23 @@ int loop_add_fd(loop *l, int fd, uint32_t events, loop_fd_fn fn, void *userdata)
         return source_sync(l, s);
 }
 
+int loop_set_fd_events(loop *l, int fd, uint32_t events) {
+        source *s = source_get(l, fd, false);
+        if (!s || !s->fn)
+                return -ENOENT;
+        s->events = events;
+        return source_sync(l, s);
+}
+
+void loop_remove_fd(loop *l, int fd) {
+        source *s = source_get(l, fd, false);
+        if (s && s->fn) {
+                s->fn = NULL;
+                s->userdata = NULL;
+                (void) source_sync(l, s);
+        }
+}
+
 int loop_add_timer(loop *l, uint64_t interval_usec, loop_timer_fn fn, void *userdata) {
         timer *t = calloc(1, sizeof(*t));
         if (!t)

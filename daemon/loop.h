@@ -25,6 +25,11 @@ void loop_detach_connection(loop *l, DBusConnection *c);
 int loop_attach_server(loop *l, DBusServer *s);
 
 int loop_add_fd(loop *l, int fd, uint32_t events, loop_fd_fn fn, void *userdata);
+/* Changes the events (EPOLLIN, EPOLLOUT) a descriptor added with
+ * loop_add_fd() is watched for. */
+int loop_set_fd_events(loop *l, int fd, uint32_t events);
+/* Stops watching it (before it is closed). */
+void loop_remove_fd(loop *l, int fd);
 int loop_add_timer(loop *l, uint64_t interval_usec, loop_timer_fn fn, void *userdata);
 
 /* Runs until loop_quit(); returns the code given to it. */

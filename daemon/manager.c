@@ -23,7 +23,6 @@
 
 typedef struct call {
         manager *m;
-        DBusConnection *conn;
         DBusMessage *msg;
         caller who;
         char err[512];          /* the error message, when a handler fails */
@@ -45,14 +44,11 @@ static void message_unrefp(DBusMessage **m) {
 }
 
 /* The one place where a negative errno becomes a D-Bus error. */
-static void reply_error(call *c, int err) {
+static DBusMessage *reply_error(call *c, int err) {
         const char *text = c->err[0] ? c->err : ak_error_text(err);
         if (err != -ENOMEM && !c->err[0] && err != -ENOENT && err != -EACCES)
                 log_error("%s: %s", dbus_message_get_member(c->msg), strerror(-err));
-        _cleanup_(message_unrefp) DBusMessage *reply =
-                dbus_message_new_error(c->msg, c->error_name ? c->error_name : ak_error_to_dbus(err), text);
-        if (reply)
-                (void) dbus_connection_send(c->conn, reply, NULL);
+        return dbus_message_new_error(c->msg, c->error_name ? c->error_name : ak_error_to_dbus(err), text);
 }
 
 static bool may_manage(const call *c, const key_record *rec) {
@@ -972,33 +968,53 @@ static const method *find_method(const method *table, size_t n, DBusMessage *msg
         return NULL;
 }
 
-DBusHandlerResult manager_handle(manager *m, DBusConnection *conn, bool peer, DBusMessage *msg) {
+static const method *lookup(DBusMessage *msg) {
         const method *found;
-        call c = { .m = m, .conn = conn, .msg = msg };
-
         if (dbus_message_get_type(msg) != DBUS_MESSAGE_TYPE_METHOD_CALL)
-                return DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
+                return NULL;
         found = find_method(object_methods, ELEMENTSOF(object_methods), msg);
         if (!found && kind_of(dbus_message_get_path(msg)) == OBJECT_MANAGER)
                 found = find_method(methods, ELEMENTSOF(methods), msg);
-        if (!found)
-                return DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
+        return found;
+}
 
-        int r = caller_identify(m->callers, conn, peer, msg, &m->cfg, &c.who);
-        if (r < 0) {
+/* Runs a method for who (NULL: the caller could not be established) and
+ * returns its reply, a method return or an error; NULL only without
+ * memory, or for a method that has nothing to say. */
+static DBusMessage *run(manager *m, const method *found, const caller *who, DBusMessage *msg) {
+        call c = { .m = m, .msg = msg };
+        DBusMessage *reply = NULL;
+
+        if (!who) {
                 /* Whoever cannot be identified is denied, whatever they ask. */
                 fail(&c, -EACCES, "cannot establish who is calling; denied");
-                reply_error(&c, -EACCES);
-                return DBUS_HANDLER_RESULT_HANDLED;
+                return reply_error(&c, -EACCES);
         }
+        c.who = *who;
+        int r = found->fn(&c, &reply);
+        return r < 0 ? reply_error(&c, r) : reply;
+}
 
-        DBusMessage *reply = NULL;
-        r = found->fn(&c, &reply);
-        if (r < 0)
-                reply_error(&c, r);
-        else if (reply) {
+DBusHandlerResult manager_handle(manager *m, DBusConnection *conn, DBusMessage *msg) {
+        const method *found = lookup(msg);
+        caller who;
+
+        if (!found)
+                return DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
+        int r = caller_identify(m->callers, conn, msg, &m->cfg, &who);
+        DBusMessage *reply = run(m, found, r < 0 ? NULL : &who, msg);
+        if (reply) {
                 (void) dbus_connection_send(conn, reply, NULL);
                 dbus_message_unref(reply);
         }
+        return DBUS_HANDLER_RESULT_HANDLED;
+}
+
+DBusHandlerResult manager_handle_peer(manager *m, uint32_t uid, DBusMessage *msg, DBusMessage **ret_reply) {
+        const method *found = lookup(msg);
+        if (!found)
+                return DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
+        caller who = { uid, uid_is_admin(uid, m->cfg.admin_group) };
+        *ret_reply = run(m, found, &who, msg);
         return DBUS_HANDLER_RESULT_HANDLED;
 }

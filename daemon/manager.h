@@ -24,6 +24,10 @@ typedef struct manager {
         DBusConnection *bus; /* for signals; NULL until connected */
 } manager;
 
-/* Handles a call to the Manager object (any interface); returns
- * NOT_YET_HANDLED for what it does not know. */
-DBusHandlerResult manager_handle(manager *m, DBusConnection *conn, bool peer, DBusMessage *msg);
+/* Handles a call from the bus to the daemon's objects (any interface) and
+ * sends its reply; returns NOT_YET_HANDLED for what it does not know. */
+DBusHandlerResult manager_handle(manager *m, DBusConnection *conn, DBusMessage *msg);
+
+/* The same for a call on the private socket from uid (SO_PEERCRED): the
+ * reply, if any, is left in *ret_reply for the caller to send. */
+DBusHandlerResult manager_handle_peer(manager *m, uint32_t uid, DBusMessage *msg, DBusMessage **ret_reply);

@@ -1,11 +1,27 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The private socket, served without a libdbus connection per client.
+ *
+ * A login makes one connection and one call.  Served by DBusServer, each
+ * connection cost the daemon a DBusConnection, its transport, its SASL
+ * state machine and a dozen watch toggles (epoll_ctl calls) before the
+ * first message; here a connection is a descriptor, two buffers and the
+ * few lines of SASL EXTERNAL that the D-Bus specification asks of a
+ * server.  Messages are still parsed, validated and built by libdbus
+ * (dbus_message_demarshal/marshal), and every method is the Manager's, the
+ * same code as on the bus.
+ */
 #include "private.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "errors.h"
@@ -23,141 +39,440 @@
 /* Connections one non-root UID may hold; root (sshd, su, login) serves
  * every user and is bounded by PRIVATE_MAX_CONNECTIONS alone. */
 #define PEER_MAX_PER_UID 64
+/* The longest SASL line, and how many refusals a client gets. */
+#define PEER_MAX_AUTH_LINE 1024
+#define PEER_MAX_AUTH_TRIES 8
+/* Bytes read from one peer per wakeup, so that one busy client does not
+ * starve the others. */
+#define PEER_READ_CHUNK 65536
+
+typedef enum peer_state {
+        PEER_NUL,  /* waiting for the credentials byte */
+        PEER_AUTH, /* SASL lines */
+        PEER_OPEN, /* D-Bus messages */
+} peer_state;
 
 typedef struct peer {
-        DBusConnection *conn;
+        private_server *srv;
+        int fd;
+        uint32_t uid; /* SO_PEERCRED at accept: the caller, for every call */
         uint64_t accepted_at;
-        bool counted; /* its UID has been checked against PEER_MAX_PER_UID */
-        uint32_t uid;
+        peer_state state;
+        bool ok_sent, want_data;
+        unsigned tries;
+        dbus_uint32_t serial;
+        uint32_t events;
+        char *in;
+        size_t in_len, in_cap;
+        char *out;
+        size_t out_off, out_len, out_cap;
 } peer;
 
 struct private_server {
         loop *l;
         manager *m;
-        DBusServer *server;
+        int fd;
         char *path;
-        peer *peers;
+        bool paused; /* out of descriptors: not accepting until the next expire */
+        char guid[33];
+        peer **peers;
         size_t n_peers;
 };
 
-static peer *find(private_server *p, DBusConnection *c) {
+static void peer_free(peer *e) {
+        /* Both buffers may have held secrets: requests to Authenticate,
+         * replies of CreateKey and RotateSecret. */
+        if (e->in)
+                erase_mem(e->in, e->in_cap);
+        if (e->out)
+                erase_mem(e->out, e->out_cap);
+        free(e->in);
+        free(e->out);
+        free(e);
+}
+
+static void drop(private_server *p, peer *e) {
         for (size_t i = 0; i < p->n_peers; i++)
-                if (p->peers[i].conn == c)
-                        return &p->peers[i];
+                if (p->peers[i] == e) {
+                        p->peers[i] = p->peers[--p->n_peers];
+                        break;
+                }
+        loop_remove_fd(p->l, e->fd);
+        (void) close(e->fd);
+        peer_free(e);
+}
+
+/* Makes room for n more bytes at the end of a buffer of at most max. */
+static int reserve(char **buf, size_t *cap, size_t len, size_t n, size_t max) {
+        if (*cap - len >= n)
+                return 0;
+        if (len + n > max)
+                return -E2BIG;
+        size_t c = MAX(*cap * 2, MAX(len + n, (size_t) 4096));
+        c = MIN(c, max);
+        char *b = malloc(c);
+        if (!b)
+                return -ENOMEM;
+        if (*buf) {
+                memcpy(b, *buf, len);
+                erase_mem(*buf, *cap);
+                free(*buf);
+        }
+        *buf = b;
+        *cap = c;
+        return 0;
+}
+
+/* Queues bytes for the peer; -E2BIG when it is not reading its replies. */
+static int queue(peer *e, const void *data, size_t n) {
+        if (e->out_off > 0) {
+                memmove(e->out, e->out + e->out_off, e->out_len - e->out_off);
+                erase_mem(e->out + e->out_len - e->out_off, e->out_off);
+                e->out_len -= e->out_off;
+                e->out_off = 0;
+        }
+        int r = reserve(&e->out, &e->out_cap, e->out_len, n, PEER_MAX_OUTGOING);
+        if (r < 0)
+                return r;
+        memcpy(e->out + e->out_len, data, n);
+        e->out_len += n;
+        return 0;
+}
+
+static int queue_line(peer *e, const char *line) {
+        return queue(e, line, strlen(line));
+}
+
+static int queue_message(peer *e, DBusMessage *m) {
+        char *wire;
+        int len;
+
+        dbus_message_set_serial(m, ++e->serial);
+        if (!dbus_message_marshal(m, &wire, &len))
+                return -ENOMEM;
+        int r = queue(e, wire, (size_t) len);
+        erase_mem(wire, (size_t) len);
+        dbus_free(wire);
+        return r;
+}
+
+/* Writes what is queued; asks for EPOLLOUT while some is left. */
+static int flush(peer *e) {
+        while (e->out_off < e->out_len) {
+                ssize_t n = send(e->fd, e->out + e->out_off, e->out_len - e->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        break;
+                if (n < 0)
+                        return -errno;
+                e->out_off += (size_t) n;
+        }
+        if (e->out_off == e->out_len) {
+                erase_mem(e->out, e->out_len);
+                e->out_off = e->out_len = 0;
+        }
+        uint32_t want = EPOLLIN | (e->out_len ? EPOLLOUT : 0);
+        if (want != e->events) {
+                int r = loop_set_fd_events(e->srv->l, e->fd, want);
+                if (r < 0)
+                        return r;
+                e->events = want;
+        }
+        return 0;
+}
+
+static void consume(peer *e, size_t n) {
+        memmove(e->in, e->in + n, e->in_len - n);
+        erase_mem(e->in + e->in_len - n, n);
+        e->in_len -= n;
+}
+
+static int hex_digit(char c) {
+        return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Whether hex is the hex-encoded decimal UID of the peer, as EXTERNAL
+ * has the client say who it is; the kernel's word (SO_PEERCRED) decides. */
+static bool claims_own_uid(const peer *e, const char *hex, size_t len) {
+        char digits[16];
+        size_t n = 0;
+
+        if (len == 0 || len % 2 || len / 2 >= sizeof(digits))
+                return false;
+        for (size_t i = 0; i < len; i += 2) {
+                int hi = hex_digit(hex[i]), lo = hex_digit(hex[i + 1]);
+                if (hi < 0 || lo < 0 || hi * 16 + lo < '0' || hi * 16 + lo > '9')
+                        return false;
+                digits[n++] = (char) (hi * 16 + lo);
+        }
+        digits[n] = 0;
+        if (n > 1 && digits[0] == '0')
+                return false;
+        return strtoull(digits, NULL, 10) == e->uid;
+}
+
+static int accept_auth(peer *e) {
+        char line[64];
+        snprintf(line, sizeof(line), "OK %s\r\n", e->srv->guid);
+        e->ok_sent = true;
+        e->want_data = false;
+        return queue_line(e, line);
+}
+
+static int reject_auth(peer *e) {
+        e->ok_sent = e->want_data = false;
+        if (++e->tries > PEER_MAX_AUTH_TRIES)
+                return -EACCES;
+        return queue_line(e, "REJECTED EXTERNAL\r\n");
+}
+
+/* One SASL line from the client (without CRLF).  The server side of the
+ * D-Bus specification's "Authentication protocol", EXTERNAL only. */
+static int auth_line(peer *e, char *line, size_t len) {
+        line[len] = 0;
+        if (strncmp(line, "AUTH", 4) == 0 && (len == 4 || line[4] == ' ')) {
+                const char *mech = len > 4 ? line + 5 : "";
+                if (strncmp(mech, "EXTERNAL", 8) != 0 || (mech[8] && mech[8] != ' '))
+                        return reject_auth(e);
+                if (!mech[8]) {
+                        /* No initial response: ask for it; an empty one
+                         * means "whoever the socket says I am". */
+                        e->want_data = true;
+                        return queue_line(e, "DATA\r\n");
+                }
+                return claims_own_uid(e, mech + 9, strlen(mech + 9)) ? accept_auth(e) : reject_auth(e);
+        }
+        if (strncmp(line, "DATA", 4) == 0 && (len == 4 || line[4] == ' ') && e->want_data)
+                return len <= 5 || claims_own_uid(e, line + 5, len - 5) ? accept_auth(e) : reject_auth(e);
+        if (streq(line, "BEGIN")) {
+                if (!e->ok_sent)
+                        return -EACCES;
+                e->state = PEER_OPEN;
+                return 0;
+        }
+        if (streq(line, "CANCEL") || strncmp(line, "ERROR", 5) == 0)
+                return reject_auth(e);
+        if (streq(line, "NEGOTIATE_UNIX_FD") && e->ok_sent)
+                /* No method takes a descriptor. */
+                return queue_line(e, "ERROR \"file descriptors are not accepted here\"\r\n");
+        if (++e->tries > PEER_MAX_AUTH_TRIES)
+                return -EACCES;
+        return queue_line(e, "ERROR \"unknown command\"\r\n");
+}
+
+static DBusMessage *peer_interface(DBusMessage *msg) {
+        if (dbus_message_is_method_call(msg, DBUS_INTERFACE_PEER, "Ping"))
+                return dbus_message_new_method_return(msg);
+        if (dbus_message_is_method_call(msg, DBUS_INTERFACE_PEER, "GetMachineId")) {
+                DBusError err = DBUS_ERROR_INIT;
+                char *id = dbus_try_get_local_machine_id(&err);
+                DBusMessage *reply = id ? dbus_message_new_method_return(msg)
+                                        : dbus_message_new_error(msg, DBUS_ERROR_FAILED, err.message);
+                if (reply && id && !dbus_message_append_args(reply, DBUS_TYPE_STRING, &id, DBUS_TYPE_INVALID)) {
+                        dbus_message_unref(reply);
+                        reply = NULL;
+                }
+                dbus_free(id);
+                dbus_error_free(&err);
+                return reply;
+        }
         return NULL;
 }
 
-static void drop(private_server *p, DBusConnection *c) {
-        peer *e = find(p, c);
-        if (!e)
-                return;
-        *e = p->peers[--p->n_peers];
-        loop_detach_connection(p->l, c);
-        dbus_connection_close(c);
-        dbus_connection_unref(c);
+static int handle_message(peer *e, DBusMessage *msg) {
+        DBusMessage *reply = NULL;
+
+        if (dbus_message_get_type(msg) != DBUS_MESSAGE_TYPE_METHOD_CALL)
+                return 0;
+        if (streq(strempty(dbus_message_get_interface(msg)), DBUS_INTERFACE_PEER))
+                reply = peer_interface(msg);
+        else if (manager_handle_peer(e->srv->m, e->uid, msg, &reply) == DBUS_HANDLER_RESULT_NOT_YET_HANDLED)
+                reply = dbus_message_new_error_printf(msg, DBUS_ERROR_UNKNOWN_METHOD,
+                                                      "no method %s.%s with signature '%s' on %s",
+                                                      strempty(dbus_message_get_interface(msg)),
+                                                      dbus_message_get_member(msg), dbus_message_get_signature(msg),
+                                                      dbus_message_get_path(msg));
+        if (!reply)
+                return dbus_message_get_no_reply(msg) ? 0 : -ENOMEM;
+        int r = dbus_message_get_no_reply(msg) ? 0 : queue_message(e, reply);
+        dbus_message_unref(reply);
+        return r;
 }
 
-/* Whether a newly authenticated peer's UID already holds its share. */
-static bool over_uid_limit(private_server *p, peer *e) {
-        size_t n = 0;
-        unsigned long uid;
-        if (!dbus_connection_get_unix_user(e->conn, &uid))
-                return true;
-        e->uid = (uint32_t) uid;
-        e->counted = true;
-        if (uid == 0)
-                return false;
-        for (size_t i = 0; i < p->n_peers; i++)
-                n += p->peers[i].counted && p->peers[i].uid == e->uid;
-        return n > PEER_MAX_PER_UID;
+/* Works through what the peer sent.  A negative return: drop it. */
+static int process(peer *e) {
+        for (;;) {
+                if (e->state == PEER_NUL) {
+                        if (e->in_len == 0)
+                                return 0;
+                        /* The credentials byte: always NUL on Linux. */
+                        if (e->in[0] != 0)
+                                return -EPROTO;
+                        consume(e, 1);
+                        e->state = PEER_AUTH;
+                } else if (e->state == PEER_AUTH) {
+                        char *eol = e->in_len ? memmem(e->in, e->in_len, "\r\n", 2) : NULL;
+                        if (!eol)
+                                return e->in_len > PEER_MAX_AUTH_LINE ? -EPROTO : 0;
+                        size_t len = (size_t) (eol - e->in);
+                        int r = len > PEER_MAX_AUTH_LINE ? -EPROTO : auth_line(e, e->in, len);
+                        consume(e, len + 2);
+                        if (r < 0)
+                                return r;
+                } else {
+                        if (e->in_len < 16)
+                                return 0;
+                        int need = dbus_message_demarshal_bytes_needed(e->in, (int) MIN(e->in_len, (size_t) INT32_MAX));
+                        if (need < 0)
+                                return -EBADMSG;
+                        if (need > PEER_MAX_MESSAGE) {
+                                log_warning("private socket: a client of UID %u sent a message of %d bytes (at most "
+                                            "%d); dropped",
+                                            e->uid, need, PEER_MAX_MESSAGE);
+                                return -EMSGSIZE;
+                        }
+                        if (need == 0 || (size_t) need > e->in_len)
+                                return 0;
+                        DBusError err = DBUS_ERROR_INIT;
+                        DBusMessage *msg = dbus_message_demarshal(e->in, need, &err);
+                        consume(e, (size_t) need);
+                        if (!msg) {
+                                log_warning("private socket: a client of UID %u sent a malformed message (%s); dropped",
+                                            e->uid, err.message ? err.message : "out of memory");
+                                dbus_error_free(&err);
+                                return -EBADMSG;
+                        }
+                        int r = handle_message(e, msg);
+                        dbus_message_unref(msg);
+                        if (r < 0)
+                                return r;
+                }
+        }
 }
 
-static DBusHandlerResult on_peer_message(DBusConnection *c, DBusMessage *msg, void *userdata) {
-        private_server *p = userdata;
-        peer *e = find(p, c);
+static void on_peer(loop *l, int fd, uint32_t revents, void *userdata) {
+        peer *e = userdata;
+        private_server *p = e->srv;
+        int r = 0;
 
-        if (dbus_message_is_signal(msg, DBUS_INTERFACE_LOCAL, "Disconnected") || !e) {
-                drop(p, c);
-                return DBUS_HANDLER_RESULT_HANDLED;
+        if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+                size_t got = 0;
+                while (r == 0 && got < PEER_READ_CHUNK) {
+                        if ((r = reserve(&e->in, &e->in_cap, e->in_len, 4096, PEER_MAX_MESSAGE + 4096)) < 0)
+                                break;
+                        ssize_t n = recv(fd, e->in + e->in_len, e->in_cap - e->in_len, MSG_DONTWAIT);
+                        if (n < 0 && errno == EINTR)
+                                continue;
+                        if (n < 0 && errno == EAGAIN)
+                                break;
+                        if (n <= 0) {
+                                r = n == 0 ? -ECONNRESET : -errno;
+                                break;
+                        }
+                        e->in_len += (size_t) n;
+                        got += (size_t) n;
+                        /* Replies go out as requests come in. */
+                        r = process(e);
+                }
         }
-        if (!e->counted && over_uid_limit(p, e)) {
-                log_warning("private socket: UID %u holds %d connections already; dropping another", e->uid,
-                            PEER_MAX_PER_UID);
-                drop(p, c);
-                return DBUS_HANDLER_RESULT_HANDLED;
-        }
-        /* A client that does not read its replies is not served more. */
-        if (dbus_connection_get_outgoing_size(c) > PEER_MAX_OUTGOING) {
+        if (r == 0)
+                r = flush(e);
+        if (r == -E2BIG)
                 log_warning("private socket: a client of UID %u does not read its replies; dropped", e->uid);
-                drop(p, c);
-                return DBUS_HANDLER_RESULT_HANDLED;
+        if (r < 0)
+                drop(p, e);
+}
+
+static size_t peers_of(const private_server *p, uint32_t uid) {
+        size_t n = 0;
+        for (size_t i = 0; i < p->n_peers; i++)
+                n += p->peers[i]->uid == uid;
+        return n;
+}
+
+static void on_listen(loop *l, int fd, uint32_t revents, void *userdata) {
+        private_server *p = userdata;
+
+        /* A few at a time, so that a flood of connections does not starve
+         * the clients already connected. */
+        for (int i = 0; i < 64; i++) {
+                int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+                if (cfd < 0) {
+                        if (errno == EMFILE || errno == ENFILE) {
+                                /* The backlog stays readable: without a pause
+                                 * this would spin.  Retried every second. */
+                                log_warning("private socket: out of file descriptors (%m); not accepting for a second");
+                                if (loop_set_fd_events(p->l, fd, 0) == 0)
+                                        p->paused = true;
+                        } else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                                log_warning("private socket: accept: %m");
+                        return;
+                }
+                struct ucred cred;
+                socklen_t len = sizeof(cred);
+                if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid == (uid_t) -1) {
+                        (void) close(cfd);
+                        continue;
+                }
+                if (p->n_peers >= PRIVATE_MAX_CONNECTIONS) {
+                        log_warning("private socket: %d connections open; refusing another", PRIVATE_MAX_CONNECTIONS);
+                        (void) close(cfd);
+                        continue;
+                }
+                if (cred.uid != 0 && peers_of(p, cred.uid) >= PEER_MAX_PER_UID) {
+                        log_warning("private socket: UID %u holds %d connections already; dropping another",
+                                    (unsigned) cred.uid, PEER_MAX_PER_UID);
+                        (void) close(cfd);
+                        continue;
+                }
+                peer **n = realloc(p->peers, (p->n_peers + 1) * sizeof(*n));
+                peer *e = n ? calloc(1, sizeof(*e)) : NULL;
+                if (n)
+                        p->peers = n;
+                if (!e) {
+                        (void) close(cfd);
+                        continue;
+                }
+                *e = (peer){ .srv = p, .fd = cfd, .uid = cred.uid, .accepted_at = mono_usec(), .events = EPOLLIN };
+                if (loop_add_fd(p->l, cfd, EPOLLIN, on_peer, e) < 0) {
+                        (void) close(cfd);
+                        peer_free(e);
+                        continue;
+                }
+                p->peers[p->n_peers++] = e;
         }
-        return DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
 }
 
 void private_expire(private_server *p) {
         uint64_t now = mono_usec();
+        if (p && p->paused && loop_set_fd_events(p->l, p->fd, EPOLLIN) == 0)
+                p->paused = false;
         /* Connections that never finished the handshake hold a slot and a
          * descriptor each: give them a few seconds. */
         for (size_t i = 0; p && i < p->n_peers;) {
-                DBusConnection *c = p->peers[i].conn;
-                if (!dbus_connection_get_is_authenticated(c) && now - p->peers[i].accepted_at > PEER_AUTH_DEADLINE)
-                        drop(p, c); /* the last entry moved here */
+                peer *e = p->peers[i];
+                if (e->state != PEER_OPEN && now - e->accepted_at > PEER_AUTH_DEADLINE)
+                        drop(p, e); /* the last entry moved here */
                 else
                         i++;
         }
 }
 
-static DBusHandlerResult on_peer_object(DBusConnection *c, DBusMessage *msg, void *userdata) {
-        private_server *p = userdata;
-        return manager_handle(p->m, c, true, msg);
-}
-
-/* libdbus admits only its own UID by default; every local user may log
- * in, and the daemon decides per UID what each may do. */
-static dbus_bool_t allow_any_user(DBusConnection *c, unsigned long uid, void *userdata) {
-        return TRUE;
-}
-
-static void on_new_connection(DBusServer *server, DBusConnection *c, void *userdata) {
-        static const DBusObjectPathVTable vtable = { .message_function = on_peer_object };
-        private_server *p = userdata;
-
-        if (p->n_peers >= PRIVATE_MAX_CONNECTIONS) {
-                log_warning("private socket: %d connections open; refusing another", PRIVATE_MAX_CONNECTIONS);
-                dbus_connection_close(c);
-                return;
-        }
-        peer *n = realloc(p->peers, (p->n_peers + 1) * sizeof(*n));
-        if (!n) {
-                dbus_connection_close(c);
-                return;
-        }
-        p->peers = n;
-        dbus_connection_set_unix_user_function(c, allow_any_user, NULL, NULL);
-        dbus_connection_set_exit_on_disconnect(c, FALSE);
-        dbus_connection_set_max_message_size(c, PEER_MAX_MESSAGE);
-        dbus_connection_set_max_received_size(c, 4 * PEER_MAX_MESSAGE);
-        if (!dbus_connection_add_filter(c, on_peer_message, p, NULL) ||
-            !dbus_connection_register_fallback(c, AK_OBJECT_PATH, &vtable, p) || loop_attach_connection(p->l, c) < 0) {
-                dbus_connection_close(c);
-                return;
-        }
-        p->peers[p->n_peers++] = (peer){ .conn = dbus_connection_ref(c), .accepted_at = mono_usec() };
-}
-
 int private_start(loop *l, manager *m, const char *path, private_server **ret) {
-        static const char *mechanisms[] = { "EXTERNAL", NULL };
-        DBusError e = DBUS_ERROR_INIT;
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
         struct stat st;
-        char address[512];
+        uint8_t id[16];
         int r;
 
-        _cleanup_(freep) char *escaped = dbus_address_escape_value(path);
-        if (!escaped || (size_t) snprintf(address, sizeof(address), "unix:path=%s", escaped) >= sizeof(address))
+        if (strlen(path) >= sizeof(sa.sun_path)) {
+                log_error("private socket: %s is longer than a socket address allows (%zu bytes)", path,
+                          sizeof(sa.sun_path) - 1);
                 return -ENAMETOOLONG;
+        }
+        memcpy(sa.sun_path, path, strlen(path) + 1);
 
-        /* A socket left by a previous run would make listen() fail.  We own
+        /* A socket left by a previous run would make bind() fail.  We own
          * the bus name by now, so no other accesskeyd is serving it. */
         if (lstat(path, &st) == 0) {
                 if (!S_ISSOCK(st.st_mode)) {
@@ -173,13 +488,28 @@ int private_start(loop *l, manager *m, const char *path, private_server **ret) {
                 return -ENOMEM;
         p->l = l;
         p->m = m;
-        p->path = strdup(path);
-        p->server = dbus_server_listen(address, &e);
-        if (!p->path || !p->server) {
-                log_error("private socket: cannot listen on %s: %s", path, e.message ? e.message : "out of memory");
-                dbus_error_free(&e);
+        p->fd = -1;
+        /* The server's GUID that SASL's OK names; any random one will do. */
+        if (getrandom(id, sizeof(id), 0) != sizeof(id)) {
+                free(p);
+                return -EIO;
+        }
+        for (size_t i = 0; i < sizeof(id); i++)
+                snprintf(p->guid + 2 * i, 3, "%02x", id[i]);
+        if (!(p->path = strdup(path))) {
                 private_stop(p);
-                return -EADDRNOTAVAIL;
+                return -ENOMEM;
+        }
+        p->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (p->fd < 0 || bind(p->fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(p->fd, SOMAXCONN) < 0) {
+                r = -errno;
+                log_error("private socket: cannot listen on %s: %m", path);
+                if (p->fd >= 0) {
+                        (void) close(p->fd);
+                        p->fd = -1;
+                }
+                private_stop(p);
+                return r;
         }
         /* Every local user may connect: logins run as many users. */
         if (chmod(path, 0666) < 0) {
@@ -188,12 +518,7 @@ int private_start(loop *l, manager *m, const char *path, private_server **ret) {
                 private_stop(p);
                 return r;
         }
-        if (!dbus_server_set_auth_mechanisms(p->server, mechanisms)) {
-                private_stop(p);
-                return -ENOMEM;
-        }
-        dbus_server_set_new_connection_function(p->server, on_new_connection, p, NULL);
-        if ((r = loop_attach_server(l, p->server)) < 0) {
+        if ((r = loop_add_fd(l, p->fd, EPOLLIN, on_listen, p)) < 0) {
                 private_stop(p);
                 return r;
         }
@@ -206,11 +531,11 @@ private_server *private_stop(private_server *p) {
         if (!p)
                 return NULL;
         while (p->n_peers > 0)
-                drop(p, p->peers[0].conn);
+                drop(p, p->peers[0]);
         free(p->peers);
-        if (p->server) {
-                dbus_server_disconnect(p->server);
-                dbus_server_unref(p->server);
+        if (p->fd >= 0) {
+                loop_remove_fd(p->l, p->fd);
+                (void) close(p->fd);
                 (void) unlink(p->path);
         }
         free(p->path);
