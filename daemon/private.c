@@ -159,7 +159,8 @@ static int queue_message(peer *e, DBusMessage *m) {
 /* Writes what is queued; asks for EPOLLOUT while some is left. */
 static int flush(peer *e) {
         while (e->out_off < e->out_len) {
-                ssize_t n = send(e->fd, e->out + e->out_off, e->out_len - e->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+                ssize_t n = send(e->fd, e->out + e->out_off, e->out_len - e->out_off,
+                                 MSG_NOSIGNAL | MSG_DONTWAIT);
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0 && errno == EAGAIN)
@@ -189,7 +190,10 @@ static void consume(peer *e, size_t n) {
 }
 
 static int hex_digit(char c) {
-        return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        return c >= '0' && c <= '9'   ? c - '0'
+               : c >= 'a' && c <= 'f' ? c - 'a' + 10
+               : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                      : -1;
 }
 
 /* Whether hex is the hex-encoded decimal UID of the peer, as EXTERNAL
@@ -241,10 +245,12 @@ static int auth_line(peer *e, char *line, size_t len) {
                         e->want_data = true;
                         return queue_line(e, "DATA\r\n");
                 }
-                return claims_own_uid(e, mech + 9, strlen(mech + 9)) ? accept_auth(e) : reject_auth(e);
+                return claims_own_uid(e, mech + 9, strlen(mech + 9)) ? accept_auth(e)
+                                                                     : reject_auth(e);
         }
         if (strncmp(line, "DATA", 4) == 0 && (len == 4 || line[4] == ' ') && e->want_data)
-                return len <= 5 || claims_own_uid(e, line + 5, len - 5) ? accept_auth(e) : reject_auth(e);
+                return len <= 5 || claims_own_uid(e, line + 5, len - 5) ? accept_auth(e)
+                                                                        : reject_auth(e);
         if (streq(line, "BEGIN")) {
                 if (!e->ok_sent)
                         return -EACCES;
@@ -267,9 +273,11 @@ static DBusMessage *peer_interface(DBusMessage *msg) {
         if (dbus_message_is_method_call(msg, DBUS_INTERFACE_PEER, "GetMachineId")) {
                 DBusError err = DBUS_ERROR_INIT;
                 char *id = dbus_try_get_local_machine_id(&err);
-                DBusMessage *reply = id ? dbus_message_new_method_return(msg)
-                                        : dbus_message_new_error(msg, DBUS_ERROR_FAILED, err.message);
-                if (reply && id && !dbus_message_append_args(reply, DBUS_TYPE_STRING, &id, DBUS_TYPE_INVALID)) {
+                DBusMessage *reply =
+                        id ? dbus_message_new_method_return(msg)
+                           : dbus_message_new_error(msg, DBUS_ERROR_FAILED, err.message);
+                if (reply && id &&
+                    !dbus_message_append_args(reply, DBUS_TYPE_STRING, &id, DBUS_TYPE_INVALID)) {
                         dbus_message_unref(reply);
                         reply = NULL;
                 }
@@ -287,12 +295,12 @@ static int handle_message(peer *e, DBusMessage *msg) {
                 return 0;
         if (streq(strempty(dbus_message_get_interface(msg)), DBUS_INTERFACE_PEER))
                 reply = peer_interface(msg);
-        else if (manager_handle_peer(e->srv->m, e->uid, msg, &reply) == DBUS_HANDLER_RESULT_NOT_YET_HANDLED)
-                reply = dbus_message_new_error_printf(msg, DBUS_ERROR_UNKNOWN_METHOD,
-                                                      "no method %s.%s with signature '%s' on %s",
-                                                      strempty(dbus_message_get_interface(msg)),
-                                                      dbus_message_get_member(msg), dbus_message_get_signature(msg),
-                                                      dbus_message_get_path(msg));
+        else if (manager_handle_peer(e->srv->m, e->uid, msg, &reply) ==
+                 DBUS_HANDLER_RESULT_NOT_YET_HANDLED)
+                reply = dbus_message_new_error_printf(
+                        msg, DBUS_ERROR_UNKNOWN_METHOD, "no method %s.%s with signature '%s' on %s",
+                        strempty(dbus_message_get_interface(msg)), dbus_message_get_member(msg),
+                        dbus_message_get_signature(msg), dbus_message_get_path(msg));
         if (!reply)
                 return dbus_message_get_no_reply(msg) ? 0 : -ENOMEM;
         int r = dbus_message_get_no_reply(msg) ? 0 : queue_message(e, reply);
@@ -323,13 +331,15 @@ static int process(peer *e) {
                 } else {
                         if (e->in_len < 16)
                                 return 0;
-                        int need = dbus_message_demarshal_bytes_needed(e->in, (int) MIN(e->in_len, (size_t) INT32_MAX));
+                        int need = dbus_message_demarshal_bytes_needed(
+                                e->in, (int) MIN(e->in_len, (size_t) INT32_MAX));
                         if (need < 0)
                                 return -EBADMSG;
                         if (need > PEER_MAX_MESSAGE) {
-                                log_warning("private socket: a client of UID %u sent a message of %d bytes (at most "
-                                            "%d); dropped",
-                                            e->uid, need, PEER_MAX_MESSAGE);
+                                log_warning(
+                                        "private socket: a client of UID %u sent a message of %d bytes (at most "
+                                        "%d); dropped",
+                                        e->uid, need, PEER_MAX_MESSAGE);
                                 return -EMSGSIZE;
                         }
                         if (need == 0 || (size_t) need > e->in_len)
@@ -338,8 +348,9 @@ static int process(peer *e) {
                         DBusMessage *msg = dbus_message_demarshal(e->in, need, &err);
                         consume(e, (size_t) need);
                         if (!msg) {
-                                log_warning("private socket: a client of UID %u sent a malformed message (%s); dropped",
-                                            e->uid, err.message ? err.message : "out of memory");
+                                log_warning(
+                                        "private socket: a client of UID %u sent a malformed message (%s); dropped",
+                                        e->uid, err.message ? err.message : "out of memory");
                                 dbus_error_free(&err);
                                 return -EBADMSG;
                         }
@@ -359,9 +370,11 @@ static void on_peer(loop *l, int fd, uint32_t revents, void *userdata) {
         if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
                 size_t got = 0;
                 while (r == 0 && got < PEER_READ_CHUNK) {
-                        if ((r = reserve(&e->in, &e->in_cap, e->in_len, 4096, PEER_MAX_MESSAGE + 4096)) < 0)
+                        if ((r = reserve(&e->in, &e->in_cap, e->in_len, 4096,
+                                         PEER_MAX_MESSAGE + 4096)) < 0)
                                 break;
-                        ssize_t n = recv(fd, e->in + e->in_len, e->in_cap - e->in_len, MSG_DONTWAIT);
+                        ssize_t n =
+                                recv(fd, e->in + e->in_len, e->in_cap - e->in_len, MSG_DONTWAIT);
                         if (n < 0 && errno == EINTR)
                                 continue;
                         if (n < 0 && errno == EAGAIN)
@@ -370,16 +383,22 @@ static void on_peer(loop *l, int fd, uint32_t revents, void *userdata) {
                                 r = n == 0 ? -ECONNRESET : -errno;
                                 break;
                         }
+                        bool drained = (size_t) n < e->in_cap - e->in_len;
                         e->in_len += (size_t) n;
                         got += (size_t) n;
                         /* Replies go out as requests come in. */
                         r = process(e);
+                        /* A short read emptied the socket: spare the recv()
+                         * that would say EAGAIN (epoll is level-triggered). */
+                        if (drained)
+                                break;
                 }
         }
         if (r == 0)
                 r = flush(e);
         if (r == -E2BIG)
-                log_warning("private socket: a client of UID %u does not read its replies; dropped", e->uid);
+                log_warning("private socket: a client of UID %u does not read its replies; dropped",
+                            e->uid);
         if (r < 0)
                 drop(p, e);
 }
@@ -391,57 +410,59 @@ static size_t peers_of(const private_server *p, uint32_t uid) {
         return n;
 }
 
+/* One connection a wakeup: epoll is level-triggered, so a backlog wakes
+ * us again, a single login costs no accept() that says EAGAIN, and a flood
+ * of connections does not starve the clients already connected. */
 static void on_listen(loop *l, int fd, uint32_t revents, void *userdata) {
         private_server *p = userdata;
-
-        /* A few at a time, so that a flood of connections does not starve
-         * the clients already connected. */
-        for (int i = 0; i < 64; i++) {
-                int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-                if (cfd < 0) {
-                        if (errno == EMFILE || errno == ENFILE) {
-                                /* The backlog stays readable: without a pause
-                                 * this would spin.  Retried every second. */
-                                log_warning("private socket: out of file descriptors (%m); not accepting for a second");
-                                if (loop_set_fd_events(p->l, fd, 0) == 0)
-                                        p->paused = true;
-                        } else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-                                log_warning("private socket: accept: %m");
-                        return;
-                }
-                struct ucred cred;
-                socklen_t len = sizeof(cred);
-                if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid == (uid_t) -1) {
-                        (void) close(cfd);
-                        continue;
-                }
-                if (p->n_peers >= PRIVATE_MAX_CONNECTIONS) {
-                        log_warning("private socket: %d connections open; refusing another", PRIVATE_MAX_CONNECTIONS);
-                        (void) close(cfd);
-                        continue;
-                }
-                if (cred.uid != 0 && peers_of(p, cred.uid) >= PEER_MAX_PER_UID) {
-                        log_warning("private socket: UID %u holds %d connections already; dropping another",
-                                    (unsigned) cred.uid, PEER_MAX_PER_UID);
-                        (void) close(cfd);
-                        continue;
-                }
-                peer **n = realloc(p->peers, (p->n_peers + 1) * sizeof(*n));
-                peer *e = n ? calloc(1, sizeof(*e)) : NULL;
-                if (n)
-                        p->peers = n;
-                if (!e) {
-                        (void) close(cfd);
-                        continue;
-                }
-                *e = (peer){ .srv = p, .fd = cfd, .uid = cred.uid, .accepted_at = mono_usec(), .events = EPOLLIN };
-                if (loop_add_fd(p->l, cfd, EPOLLIN, on_peer, e) < 0) {
-                        (void) close(cfd);
-                        peer_free(e);
-                        continue;
-                }
-                p->peers[p->n_peers++] = e;
+        int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (cfd < 0) {
+                if (errno == EMFILE || errno == ENFILE) {
+                        /* The backlog stays readable: without a pause
+                         * this would spin.  Retried every second. */
+                        log_warning(
+                                "private socket: out of file descriptors (%m); not accepting for a second");
+                        if (loop_set_fd_events(p->l, fd, 0) == 0)
+                                p->paused = true;
+                } else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                        log_warning("private socket: accept: %m");
+                return;
         }
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+        if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid == (uid_t) -1) {
+                (void) close(cfd);
+                return;
+        }
+        if (p->n_peers >= PRIVATE_MAX_CONNECTIONS) {
+                log_warning("private socket: %d connections open; refusing another",
+                            PRIVATE_MAX_CONNECTIONS);
+                (void) close(cfd);
+                return;
+        }
+        if (cred.uid != 0 && peers_of(p, cred.uid) >= PEER_MAX_PER_UID) {
+                log_warning("private socket: UID %u holds %d connections already; dropping another",
+                            (unsigned) cred.uid, PEER_MAX_PER_UID);
+                (void) close(cfd);
+                return;
+        }
+        peer **n = realloc(p->peers, (p->n_peers + 1) * sizeof(*n));
+        peer *e = n ? calloc(1, sizeof(*e)) : NULL;
+        if (n)
+                p->peers = n;
+        if (!e) {
+                (void) close(cfd);
+                return;
+        }
+        *e = (peer){
+                .srv = p, .fd = cfd, .uid = cred.uid, .accepted_at = mono_usec(), .events = EPOLLIN
+        };
+        if (loop_add_fd(p->l, cfd, EPOLLIN, on_peer, e) < 0) {
+                (void) close(cfd);
+                peer_free(e);
+                return;
+        }
+        p->peers[p->n_peers++] = e;
 }
 
 void private_expire(private_server *p) {
@@ -466,8 +487,8 @@ int private_start(loop *l, manager *m, const char *path, private_server **ret) {
         int r;
 
         if (strlen(path) >= sizeof(sa.sun_path)) {
-                log_error("private socket: %s is longer than a socket address allows (%zu bytes)", path,
-                          sizeof(sa.sun_path) - 1);
+                log_error("private socket: %s is longer than a socket address allows (%zu bytes)",
+                          path, sizeof(sa.sun_path) - 1);
                 return -ENAMETOOLONG;
         }
         memcpy(sa.sun_path, path, strlen(path) + 1);
@@ -476,8 +497,9 @@ int private_start(loop *l, manager *m, const char *path, private_server **ret) {
          * the bus name by now, so no other accesskeyd is serving it. */
         if (lstat(path, &st) == 0) {
                 if (!S_ISSOCK(st.st_mode)) {
-                        log_error("private socket: %s exists and is not a socket; remove it or choose another path",
-                                  path);
+                        log_error(
+                                "private socket: %s exists and is not a socket; remove it or choose another path",
+                                path);
                         return -EEXIST;
                 }
                 (void) unlink(path);
@@ -501,7 +523,8 @@ int private_start(loop *l, manager *m, const char *path, private_server **ret) {
                 return -ENOMEM;
         }
         p->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (p->fd < 0 || bind(p->fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(p->fd, SOMAXCONN) < 0) {
+        if (p->fd < 0 || bind(p->fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 ||
+            listen(p->fd, SOMAXCONN) < 0) {
                 r = -errno;
                 log_error("private socket: cannot listen on %s: %m", path);
                 if (p->fd >= 0) {

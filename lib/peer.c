@@ -185,7 +185,8 @@ static int read_auth(peer_conn *p, uint64_t deadline) {
 static int read_message(peer_conn *p, uint64_t deadline, DBusMessage **ret) {
         for (;;) {
                 if (p->in_len >= 16) {
-                        int need = dbus_message_demarshal_bytes_needed(p->in, (int) MIN(p->in_len, (size_t) INT32_MAX));
+                        int need = dbus_message_demarshal_bytes_needed(
+                                p->in, (int) MIN(p->in_len, (size_t) INT32_MAX));
                         if (need < 0 || (size_t) need > PEER_MAX_MESSAGE)
                                 return -EIO;
                         if (need > 0 && (size_t) need <= p->in_len) {
@@ -227,7 +228,8 @@ int peer_call(peer_conn *p, DBusMessage *m, int timeout_ms, DBusMessage **ret_re
                 memcpy(auth + auth_len, auth_prefix, sizeof(auth_prefix) - 1);
                 auth_len += sizeof(auth_prefix) - 1;
                 for (int i = 0; i < n; i++)
-                        auth_len += (size_t) snprintf(auth + auth_len, 3, "%02x", (unsigned char) uid[i]);
+                        auth_len += (size_t) snprintf(auth + auth_len, 3, "%02x",
+                                                      (unsigned char) uid[i]);
                 memcpy(auth + auth_len, "\r\nBEGIN\r\n", 9);
                 auth_len += 9;
         }
