@@ -24,8 +24,8 @@
 #define SYSTEM_BUS_ADDRESS "unix:path=/run/dbus/system_bus_socket"
 
 struct ak_client {
-        DBusConnection *conn; /* the bus */
-        peer_conn *peer;      /* or the private socket: no bus, no destination */
+        peer_conn *conn;
+        bool peer;      /* the private socket: no bus, no destination */
         char *fallback; /* with peer: the bus to retry on if the socket fails */
         int timeout_ms;
         char *last_error;
@@ -45,82 +45,31 @@ static int error_from_dbus(ak_client *c, DBusError *e) {
         return r;
 }
 
-static void connection_closep(DBusConnection **conn) {
-        if (*conn) {
-                dbus_connection_close(*conn);
-                dbus_connection_unref(*conn);
-        }
-}
-
 static void message_unrefp(DBusMessage **m) {
         if (*m)
                 dbus_message_unref(*m);
 }
 
-/* Connects to the bus at address and says Hello within the timeout
- * ourselves (dbus_bus_register() would wait up to 25 s). */
-static int connect_to(const char *address, int timeout_ms, DBusConnection **ret) {
-        DBusError e = DBUS_ERROR_INIT;
-        _cleanup_(connection_closep) DBusConnection *conn = dbus_connection_open_private(address, &e);
-        if (!conn) {
-                int r = ak_error_from_dbus(e.name);
-                dbus_error_free(&e);
-                /* A socket that is missing or refuses is a daemon that is not
-                 * there; a malformed address (-EINVAL) is the caller's. */
-                return r == -EIO ? -ECONNREFUSED : r;
-        }
-        dbus_connection_set_exit_on_disconnect(conn, FALSE);
-
-        /* libdbus waits for the authentication handshake without a limit
-         * once a call blocks; drive it here under the deadline instead, so
-         * that a stopped or overloaded daemon costs a login no more than
-         * timeout_ms. */
-        uint64_t deadline = mono_usec() + (uint64_t) timeout_ms * USEC_PER_MSEC;
-        while (!dbus_connection_get_is_authenticated(conn)) {
-                uint64_t now = mono_usec();
-                if (!dbus_connection_get_is_connected(conn))
-                        return -ECONNREFUSED;
-                if (now >= deadline)
-                        return -ETIMEDOUT;
-                uint64_t left = (deadline - now + USEC_PER_MSEC - 1) / USEC_PER_MSEC;
-                if (!dbus_connection_read_write(conn, (int) MIN(left, (uint64_t) INT32_MAX)))
-                        return -ECONNREFUSED;
-        }
-
-        {
-                _cleanup_(message_unrefp) DBusMessage *m = dbus_message_new_method_call(
-                        DBUS_SERVICE_DBUS, DBUS_PATH_DBUS, DBUS_INTERFACE_DBUS, "Hello");
-                if (!m)
-                        return -ENOMEM;
-                _cleanup_(message_unrefp) DBusMessage *reply =
-                        dbus_connection_send_with_reply_and_block(conn, m, timeout_ms, &e);
-                if (!reply) {
-                        int r = ak_error_from_dbus(e.name);
-                        dbus_error_free(&e);
-                        return r == -EIO ? -ECONNREFUSED : r;
-                }
-                const char *unique;
-                if (!dbus_message_get_args(reply, &e, DBUS_TYPE_STRING, &unique, DBUS_TYPE_INVALID)) {
-                        dbus_error_free(&e);
-                        return -EIO;
-                }
-                if (!dbus_bus_set_unique_name(conn, unique))
-                        return -ENOMEM;
-        }
-        *ret = TAKE_PTR(conn);
-        return 0;
-}
-
+/* The address of a bus: "session" is the user's, as libdbus finds it. */
 static int connect_bus(ak_client *c, const char *bus) {
+        char runtime[512];
         if (streq(bus, "session")) {
-                DBusError e = DBUS_ERROR_INIT;
-                c->conn = dbus_bus_get_private(DBUS_BUS_SESSION, &e);
-                if (!c->conn)
-                        return error_from_dbus(NULL, &e);
-                dbus_connection_set_exit_on_disconnect(c->conn, FALSE);
-                return 0;
+                const char *env = secure_getenv("DBUS_SESSION_BUS_ADDRESS");
+                const char *dir = secure_getenv("XDG_RUNTIME_DIR");
+                if (env)
+                        bus = env;
+                else if (dir && (size_t) snprintf(runtime, sizeof(runtime), "unix:path=%s/bus", dir) <
+                                        sizeof(runtime))
+                        bus = runtime;
+                else {
+                        set_last_error(c, "no session bus: DBUS_SESSION_BUS_ADDRESS and XDG_RUNTIME_DIR are unset");
+                        return -ECONNREFUSED;
+                }
         }
-        return connect_to(bus, c->timeout_ms, &c->conn);
+        int r = peer_connect_bus(bus, &c->conn);
+        if (r == -EINVAL)
+                set_last_error(c, "a bus address must have a unix:path= or unix:abstract= entry");
+        return r;
 }
 
 static void client_closep(ak_client **c) {
@@ -140,8 +89,8 @@ int ak_client_open(const char *bus, const char *socket_path, unsigned timeout_ms
 
         if (!bus && !socket_path)
                 socket_path = AK_DEFAULT_PRIVATE_SOCKET;
-        if (socket_path && *socket_path)
-                r = peer_connect(socket_path, &c->peer);
+        if (socket_path && *socket_path && (r = peer_connect(socket_path, &c->conn)) == 0)
+                c->peer = true;
         if (!bus || streq(bus, "system"))
                 bus = SYSTEM_BUS_ADDRESS;
         if (c->peer) {
@@ -159,8 +108,7 @@ int ak_client_open(const char *bus, const char *socket_path, unsigned timeout_ms
 
 ak_client *ak_client_close(ak_client *c) {
         if (c) {
-                connection_closep(&c->conn);
-                peer_close(c->peer);
+                peer_close(c->conn);
                 free(c->fallback);
                 free(c->last_error);
                 free(c);
@@ -186,28 +134,26 @@ static int new_call(ak_client *c, const char *method, DBusMessage **ret) {
 static int call(ak_client *c, DBusMessage *m, DBusMessage **ret_reply) {
         DBusError e = DBUS_ERROR_INIT;
         DBusMessage *reply = NULL;
-        set_last_error(c, NULL);
-        if (c->peer) {
-                int r = peer_call(c->peer, m, c->timeout_ms, &reply);
-                /* The private socket refused or dropped us before
-                 * answering: once, on the bus.  (Not after a timeout: that
-                 * would double the time a login may take.) */
-                if (r == -ECONNREFUSED && c->fallback) {
-                        c->peer = peer_close(c->peer);
-                        if ((r = connect_bus(c, c->fallback)) < 0)
-                                return r;
-                        /* The call was marshalled with the serial the socket
-                         * gave it; the bus connection gives its own. */
-                        _cleanup_(message_unrefp) DBusMessage *copy = dbus_message_copy(m);
-                        if (!copy || !dbus_message_set_destination(copy, AK_BUS_NAME))
-                                return -ENOMEM;
-                        return call(c, copy, ret_reply);
-                }
-                if (r < 0)
-                        return r;
-        } else if (!(reply = dbus_connection_send_with_reply_and_block(c->conn, m, c->timeout_ms, &e)))
-                return error_from_dbus(c, &e);
 
+        set_last_error(c, NULL);
+        int r = peer_call(c->conn, m, c->timeout_ms, &reply);
+        /* The private socket refused or dropped us before answering: once,
+         * on the bus.  (Not after a timeout: that would double the time a
+         * login may take.) */
+        if (r == -ECONNREFUSED && c->peer && c->fallback) {
+                c->conn = peer_close(c->conn);
+                c->peer = false;
+                if ((r = connect_bus(c, c->fallback)) < 0)
+                        return r;
+                /* A copy: the call was locked with the serial the socket
+                 * gave it. */
+                _cleanup_(message_unrefp) DBusMessage *copy = dbus_message_copy(m);
+                if (!copy || !dbus_message_set_destination(copy, AK_BUS_NAME))
+                        return -ENOMEM;
+                return call(c, copy, ret_reply);
+        }
+        if (r < 0)
+                return r;
         if (dbus_set_error_from_message(&e, reply)) {
                 dbus_message_unref(reply);
                 return error_from_dbus(c, &e);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,44 +22,77 @@
 
 struct peer_conn {
         int fd;
+        bool bus;       /* Hello goes first; signals from the bus are skipped */
         bool auth_sent; /* the handshake went out with the first call */
         bool auth_done; /* the server's OK has been read */
-        dbus_uint32_t serial;
+        dbus_uint32_t serial, hello_serial;
         char *in;
         size_t in_len, in_cap;
 };
 
-int peer_connect(const char *path, peer_conn **ret) {
+static int connect_unix(const char *name, size_t n, bool abstract, bool bus, peer_conn **ret) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        size_t n = strlen(path);
 
-        if (n == 0 || n >= sizeof(sa.sun_path))
+        if (n == 0 || n + !abstract > sizeof(sa.sun_path) - abstract)
                 return -EINVAL;
-        memcpy(sa.sun_path, path, n + 1);
+        memcpy(sa.sun_path + abstract, name, n);
+        socklen_t salen =
+                (socklen_t) (offsetof(struct sockaddr_un, sun_path) + abstract + n + !abstract);
 
         _cleanup_(closep) int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
                 return -errno;
         /* A Unix socket connects at once or not at all: EAGAIN is a full
          * backlog, an overloaded daemon the caller may skip for the bus. */
-        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+        if (connect(fd, (struct sockaddr *) &sa, salen) < 0)
                 return errno == ENOMEM || errno == ENOBUFS ? -ENOMEM : -ECONNREFUSED;
 
-        /* The secret goes to whoever listens here: only the daemon (root)
-         * or a test daemon of our own UID may. */
+        /* On the private socket the secret goes to whoever listens: only
+         * the daemon (root) or a test daemon of our own UID may.  (A bus
+         * daemon runs as its own user; the bus policy decides who may own
+         * the daemon's name.) */
         struct ucred cred;
         socklen_t len = sizeof(cred);
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
-            (cred.uid != 0 && cred.uid != geteuid()))
+        if (!bus && (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+                     (cred.uid != 0 && cred.uid != geteuid())))
                 return -ECONNREFUSED;
 
         peer_conn *p = calloc(1, sizeof(*p));
         if (!p)
                 return -ENOMEM;
         p->fd = fd;
+        p->bus = bus;
         fd = -1;
         *ret = p;
         return 0;
+}
+
+int peer_connect(const char *path, peer_conn **ret) {
+        return connect_unix(path, strlen(path), false, false, ret);
+}
+
+int peer_connect_bus(const char *address, peer_conn **ret) {
+        DBusAddressEntry **entries;
+        DBusError e = DBUS_ERROR_INIT;
+        int n, r = -EINVAL;
+
+        if (!dbus_parse_address(address, &entries, &n, &e)) {
+                dbus_error_free(&e);
+                return -EINVAL;
+        }
+        /* The entries are alternatives, tried in order. */
+        for (int i = 0; i < n && r < 0 && r != -ENOMEM; i++) {
+                if (!streq(dbus_address_entry_get_method(entries[i]), "unix"))
+                        continue;
+                const char *path = dbus_address_entry_get_value(entries[i], "path");
+                const char *abstract = dbus_address_entry_get_value(entries[i], "abstract");
+                if (path)
+                        r = connect_unix(path, strlen(path), false, true, ret);
+                else if (abstract)
+                        r = connect_unix(abstract, strlen(abstract), true, true, ret);
+        }
+        dbus_address_entries_free(entries);
+        return r;
 }
 
 peer_conn *peer_close(peer_conn *p) {
@@ -208,10 +242,32 @@ static int read_message(peer_conn *p, uint64_t deadline, DBusMessage **ret) {
         }
 }
 
+/* Hello must be a bus client's first message; its answer is read and
+ * checked before our call's. */
+static int append_hello(peer_conn *p, char *buf, size_t size, size_t *len) {
+        DBusMessage *hello = dbus_message_new_method_call(DBUS_SERVICE_DBUS, DBUS_PATH_DBUS,
+                                                          DBUS_INTERFACE_DBUS, "Hello");
+        char *wire = NULL;
+        int n = 0, r = -ENOMEM;
+
+        if (!hello)
+                return -ENOMEM;
+        p->hello_serial = ++p->serial;
+        dbus_message_set_serial(hello, p->hello_serial);
+        if (dbus_message_marshal(hello, &wire, &n) && (size_t) n <= size - *len) {
+                memcpy(buf + *len, wire, (size_t) n);
+                *len += (size_t) n;
+                r = 0;
+        }
+        dbus_free(wire);
+        dbus_message_unref(hello);
+        return r;
+}
+
 int peer_call(peer_conn *p, DBusMessage *m, int timeout_ms, DBusMessage **ret_reply) {
         static const char auth_prefix[] = "AUTH EXTERNAL ";
         uint64_t deadline = mono_usec() + (uint64_t) timeout_ms * USEC_PER_MSEC;
-        char auth[64];
+        char auth[512];
         size_t auth_len = 0;
         char *wire = NULL;
         int wire_len = 0, r;
@@ -234,6 +290,8 @@ int peer_call(peer_conn *p, DBusMessage *m, int timeout_ms, DBusMessage **ret_re
                 auth_len += 9;
         }
 
+        if (p->bus && !p->auth_sent && (r = append_hello(p, auth, sizeof(auth), &auth_len)) < 0)
+                return r;
         dbus_message_set_serial(m, ++p->serial);
         if (!dbus_message_marshal(m, &wire, &wire_len))
                 return -ENOMEM;
@@ -263,8 +321,15 @@ int peer_call(peer_conn *p, DBusMessage *m, int timeout_ms, DBusMessage **ret_re
                 if ((r = read_message(p, deadline, &reply)) < 0)
                         goto broken;
                 int type = dbus_message_get_type(reply);
-                /* Anything else (a late reply to a call that timed out) is
-                 * not ours. */
+                if (type == DBUS_MESSAGE_TYPE_ERROR && p->hello_serial &&
+                    dbus_message_get_reply_serial(reply) == p->hello_serial) {
+                        /* The bus would not have us. */
+                        dbus_message_unref(reply);
+                        r = -ECONNREFUSED;
+                        goto broken;
+                }
+                /* Anything else (the bus's signals, a late reply to a call
+                 * that timed out) is not ours. */
                 if ((type == DBUS_MESSAGE_TYPE_METHOD_RETURN || type == DBUS_MESSAGE_TYPE_ERROR) &&
                     dbus_message_get_reply_serial(reply) == p->serial) {
                         *ret_reply = reply;
