@@ -18,22 +18,20 @@ bool string_is_clean_utf8(const char *s) {
         return true;
 }
 
-static int read_string(DBusMessageIter *v, size_t max, char **ret, const char **ret_reason) {
-        const char *s;
-        if (dbus_message_iter_get_arg_type(v) != DBUS_TYPE_STRING) {
+static int read_string(const dict_value *v, size_t max, char **ret, const char **ret_reason) {
+        if (v->type != 's') {
                 *ret_reason = "must be a string (s)";
                 return -EINVAL;
         }
-        dbus_message_iter_get_basic(v, &s);
-        if (max && strlen(s) > max) {
+        if (max && strlen(v->s) > max) {
                 *ret_reason = "is too long";
                 return -EINVAL;
         }
-        if (!string_is_clean_utf8(s)) {
+        if (!string_is_clean_utf8(v->s)) {
                 *ret_reason = "must be UTF-8 without control characters";
                 return -EINVAL;
         }
-        char *c = strdup(s);
+        char *c = strdup(v->s);
         if (!c)
                 return -ENOMEM;
         free(*ret);
@@ -41,26 +39,23 @@ static int read_string(DBusMessageIter *v, size_t max, char **ret, const char **
         return 0;
 }
 
-static int read_strv(DBusMessageIter *v, size_t max, char ***ret, const char **ret_reason) {
-        DBusMessageIter a;
+static int read_strv(const dict_value *v, size_t max, char ***ret, const char **ret_reason) {
         _cleanup_(strv_freep) char **l = calloc(1, sizeof(char *));
+        const char *s;
         size_t n = 0;
+        int r;
 
         if (!l)
                 return -ENOMEM;
-        if (dbus_message_iter_get_arg_type(v) != DBUS_TYPE_ARRAY ||
-            dbus_message_iter_get_element_type(v) != DBUS_TYPE_STRING) {
+        if (v->type != 'a') {
                 *ret_reason = "must be an array of strings (as)";
                 return -EINVAL;
         }
-        dbus_message_iter_recurse(v, &a);
-        for (; dbus_message_iter_get_arg_type(&a) == DBUS_TYPE_STRING; dbus_message_iter_next(&a)) {
-                const char *s;
+        while ((r = v->next(v->it, &s)) > 0) {
                 if (max && ++n > max) {
                         *ret_reason = "has too many elements";
                         return -EINVAL;
                 }
-                dbus_message_iter_get_basic(&a, &s);
                 if (strlen(s) > 1024 || !string_is_clean_utf8(s)) {
                         *ret_reason = "holds an element that is too long or not clean UTF-8";
                         return -EINVAL;
@@ -68,50 +63,48 @@ static int read_strv(DBusMessageIter *v, size_t max, char ***ret, const char **r
                 if (strv_push(&l, s) < 0)
                         return -ENOMEM;
         }
+        if (r < 0)
+                return r;
         strv_free(*ret);
         *ret = TAKE_PTR(l);
         return 0;
 }
 
-static int read_value(DBusMessageIter *v, const dict_field *f, const char **ret_reason) {
-        int t = dbus_message_iter_get_arg_type(v);
-        dbus_bool_t b;
-
+static int read_value(const dict_value *v, const dict_field *f, const char **ret_reason) {
         switch (f->type) {
         case DICT_STRING:
                 return read_string(v, f->max, f->dest, ret_reason);
         case DICT_STRV:
                 return read_strv(v, f->max, f->dest, ret_reason);
         case DICT_UINT32:
-                if (t != DBUS_TYPE_UINT32) {
+                if (v->type != 'u') {
                         *ret_reason = "must be an unsigned 32-bit integer (u)";
                         return -EINVAL;
                 }
-                dbus_message_iter_get_basic(v, f->dest);
+                *(uint32_t *) f->dest = v->u;
                 return 0;
         case DICT_UINT64:
-                if (t != DBUS_TYPE_UINT64) {
+                if (v->type != 't') {
                         *ret_reason = "must be an unsigned 64-bit integer (t)";
                         return -EINVAL;
                 }
-                dbus_message_iter_get_basic(v, f->dest);
+                *(uint64_t *) f->dest = v->t;
                 return 0;
         case DICT_BOOL:
-                if (t != DBUS_TYPE_BOOLEAN) {
+                if (v->type != 'b') {
                         *ret_reason = "must be a boolean (b)";
                         return -EINVAL;
                 }
-                dbus_message_iter_get_basic(v, &b);
-                *(bool *) f->dest = b;
+                *(bool *) f->dest = v->b;
                 return 0;
         case DICT_USER: {
                 dict_user *u = f->dest;
-                if (t == DBUS_TYPE_UINT32) {
-                        dbus_message_iter_get_basic(v, &u->uid);
+                if (v->type == 'u') {
+                        u->uid = v->u;
                         u->by_uid = true;
                         return 0;
                 }
-                if (t != DBUS_TYPE_STRING) {
+                if (v->type != 's') {
                         *ret_reason = "must be a user name (s) or a UID (u)";
                         return -EINVAL;
                 }
@@ -122,12 +115,86 @@ static int read_value(DBusMessageIter *v, const dict_field *f, const char **ret_
         return -EINVAL;
 }
 
+int dict_take(const dict_field *fields, size_t n_fields, bool strict, uint64_t *seen, const char *key,
+              const dict_value *v, const char **ret_bad_key, const char **ret_reason) {
+        size_t i;
+
+        assert(n_fields <= 64);
+        for (i = 0; i < n_fields; i++)
+                if (streq(fields[i].key, key))
+                        break;
+        if (i == n_fields) {
+                if (!strict)
+                        return 0;
+                *ret_bad_key = key;
+                *ret_reason = "is not a known option";
+                return -EINVAL;
+        }
+        if (*seen & (UINT64_C(1) << i)) {
+                *ret_bad_key = key;
+                *ret_reason = "is given more than once";
+                return -EINVAL;
+        }
+        *seen |= UINT64_C(1) << i;
+
+        int r = read_value(v, &fields[i], ret_reason);
+        if (r < 0) {
+                *ret_bad_key = key;
+                return r;
+        }
+        if (fields[i].present)
+                *fields[i].present = true;
+        return 0;
+}
+
+static int next_string(void *it, const char **ret) {
+        DBusMessageIter *a = it;
+        if (dbus_message_iter_get_arg_type(a) != DBUS_TYPE_STRING)
+                return 0;
+        dbus_message_iter_get_basic(a, ret);
+        dbus_message_iter_next(a);
+        return 1;
+}
+
+/* The variant at v as a dict_value; a holds an array's iterator. */
+static void value_of(DBusMessageIter *v, DBusMessageIter *a, dict_value *ret) {
+        dbus_bool_t b;
+
+        *ret = (dict_value){};
+        switch (dbus_message_iter_get_arg_type(v)) {
+        case DBUS_TYPE_STRING:
+                ret->type = 's';
+                dbus_message_iter_get_basic(v, &ret->s);
+                break;
+        case DBUS_TYPE_UINT32:
+                ret->type = 'u';
+                dbus_message_iter_get_basic(v, &ret->u);
+                break;
+        case DBUS_TYPE_UINT64:
+                ret->type = 't';
+                dbus_message_iter_get_basic(v, &ret->t);
+                break;
+        case DBUS_TYPE_BOOLEAN:
+                ret->type = 'b';
+                dbus_message_iter_get_basic(v, &b);
+                ret->b = b;
+                break;
+        case DBUS_TYPE_ARRAY:
+                if (dbus_message_iter_get_element_type(v) != DBUS_TYPE_STRING)
+                        break;
+                ret->type = 'a';
+                dbus_message_iter_recurse(v, a);
+                ret->next = next_string;
+                ret->it = a;
+                break;
+        }
+}
+
 int dict_read(DBusMessageIter *iter, const dict_field *fields, size_t n_fields, bool strict,
               const char **ret_bad_key, const char **ret_reason) {
         DBusMessageIter array;
         uint64_t seen = 0;
 
-        assert(n_fields <= 64);
         *ret_bad_key = NULL;
         *ret_reason = NULL;
         if (dbus_message_iter_get_arg_type(iter) != DBUS_TYPE_ARRAY ||
@@ -138,9 +205,9 @@ int dict_read(DBusMessageIter *iter, const dict_field *fields, size_t n_fields, 
         dbus_message_iter_recurse(iter, &array);
         for (; dbus_message_iter_get_arg_type(&array) == DBUS_TYPE_DICT_ENTRY;
              dbus_message_iter_next(&array)) {
-                DBusMessageIter entry, v;
+                DBusMessageIter entry, v, a;
                 const char *key;
-                size_t i;
+                dict_value value;
 
                 dbus_message_iter_recurse(&array, &entry);
                 if (dbus_message_iter_get_arg_type(&entry) != DBUS_TYPE_STRING) {
@@ -155,31 +222,10 @@ int dict_read(DBusMessageIter *iter, const dict_field *fields, size_t n_fields, 
                         return -EINVAL;
                 }
                 dbus_message_iter_recurse(&entry, &v);
-
-                for (i = 0; i < n_fields; i++)
-                        if (streq(fields[i].key, key))
-                                break;
-                if (i == n_fields) {
-                        if (!strict)
-                                continue;
-                        *ret_bad_key = key;
-                        *ret_reason = "is not a known option";
-                        return -EINVAL;
-                }
-                if (seen & (UINT64_C(1) << i)) {
-                        *ret_bad_key = key;
-                        *ret_reason = "is given more than once";
-                        return -EINVAL;
-                }
-                seen |= UINT64_C(1) << i;
-
-                int r = read_value(&v, &fields[i], ret_reason);
-                if (r < 0) {
-                        *ret_bad_key = key;
+                value_of(&v, &a, &value);
+                int r = dict_take(fields, n_fields, strict, &seen, key, &value, ret_bad_key, ret_reason);
+                if (r < 0)
                         return r;
-                }
-                if (fields[i].present)
-                        *fields[i].present = true;
         }
         return 0;
 }
@@ -237,6 +283,35 @@ int dict_add_strv(DBusMessageIter *array, const char *key, char *const *value) {
             !dbus_message_iter_close_container(array, &entry))
                 return -ENOMEM;
         return 0;
+}
+
+int dict_write(DBusMessageIter *iter, const dict_field *fields, size_t n_fields) {
+        DBusMessageIter a;
+        int r = dict_open(iter, &a);
+        for (size_t i = 0; r == 0 && i < n_fields; i++) {
+                const dict_field *f = &fields[i];
+                switch (f->type) {
+                case DICT_STRING:
+                        r = dict_add_string(&a, f->key, *(char *const *) f->dest);
+                        break;
+                case DICT_UINT32:
+                        r = dict_add_uint32(&a, f->key, *(const uint32_t *) f->dest);
+                        break;
+                case DICT_UINT64:
+                        r = dict_add_uint64(&a, f->key, *(const uint64_t *) f->dest);
+                        break;
+                case DICT_BOOL:
+                        r = dict_add_bool(&a, f->key, *(const bool *) f->dest);
+                        break;
+                case DICT_STRV:
+                        r = dict_add_strv(&a, f->key, *(char **const *) f->dest);
+                        break;
+                case DICT_USER:
+                        r = -EINVAL; /* read only */
+                        break;
+                }
+        }
+        return r < 0 ? r : dict_close(iter, &a);
 }
 
 void dict_user_clear(dict_user *u) {

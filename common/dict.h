@@ -45,6 +45,29 @@ typedef struct dict_field {
 int dict_read(DBusMessageIter *iter, const dict_field *fields, size_t n_fields, bool strict,
               const char **ret_bad_key, const char **ret_reason);
 
+/* One value of a dictionary, whatever it was read from: type is the
+ * D-Bus type character ('s', 'u', 't', 'b'), 'a' for an array of strings
+ * (read with next(it, &s): 1 and a string, 0 at its end, or a negative
+ * errno), or 0 for any other type. */
+typedef struct dict_value {
+        char type;
+        const char *s;
+        uint32_t u;
+        uint64_t t;
+        bool b;
+        int (*next)(void *it, const char **ret);
+        void *it;
+} dict_value;
+
+/* The rules of dict_read() for one entry: finds key among the fields
+ * (seen: those given so far), checks and stores its value. */
+int dict_take(const dict_field *fields, size_t n_fields, bool strict, uint64_t *seen, const char *key,
+              const dict_value *v, const char **ret_bad_key, const char **ret_reason);
+
+/* Writes fields as an a{sv} at iter, each dest pointing to the value (a
+ * char *, uint32_t, uint64_t, bool or char **); 0 or -ENOMEM. */
+int dict_write(DBusMessageIter *iter, const dict_field *fields, size_t n_fields);
+
 /* Writers, between dict_open() and dict_close(); each returns 0 or -ENOMEM. */
 int dict_open(DBusMessageIter *iter, DBusMessageIter *ret_array);
 int dict_close(DBusMessageIter *iter, DBusMessageIter *array);

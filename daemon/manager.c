@@ -20,6 +20,7 @@
 #include "timeutil.h"
 #include "util.h"
 #include "validate.h"
+#include "wire.h"
 
 typedef struct call {
         manager *m;
@@ -43,12 +44,18 @@ static void message_unrefp(DBusMessage **m) {
                 dbus_message_unref(*m);
 }
 
-/* The one place where a negative errno becomes a D-Bus error. */
-static DBusMessage *reply_error(call *c, int err) {
-        const char *text = c->err[0] ? c->err : ak_error_text(err);
+/* The one place where a negative errno becomes a D-Bus error: its name,
+ * and the text returned. */
+static const char *error_of(call *c, int err, const char *member, const char **ret_name) {
         if (err != -ENOMEM && !c->err[0] && err != -ENOENT && err != -EACCES)
-                log_error("%s: %s", dbus_message_get_member(c->msg), strerror(-err));
-        return dbus_message_new_error(c->msg, c->error_name ? c->error_name : ak_error_to_dbus(err), text);
+                log_error("%s: %s", member, strerror(-err));
+        *ret_name = c->error_name ? c->error_name : ak_error_to_dbus(err);
+        return c->err[0] ? c->err : ak_error_text(err);
+}
+
+static DBusMessage *reply_error(call *c, int err) {
+        const char *name, *text = error_of(c, err, dbus_message_get_member(c->msg), &name);
+        return dbus_message_new_error(c->msg, name, text);
 }
 
 static bool may_manage(const call *c, const key_record *rec) {
@@ -597,34 +604,69 @@ static void audit_auth(const call *c, int priority, const char *id, const char *
                  reason ? " reason=\"" : "", strempty(reason), reason ? "\"" : "");
 }
 
-static int method_authenticate(call *c, DBusMessage **ret) {
-        _cleanup_(freep) char *user = NULL, *service = NULL, *rhost = NULL, *tty = NULL, *owner = NULL;
-        _cleanup_(strv_freep) char **scopes = NULL;
+/* What a caller asks of Authenticate besides the ID and the secret. */
+typedef struct auth_request {
+        char *user, *service, *rhost, *tty;
+        bool keyid_user;
+        char **scopes;
+} auth_request;
+
+static void auth_request_clear(auth_request *q) {
+        free(q->user);
+        free(q->service);
+        free(q->rhost);
+        free(q->tty);
+        strv_free(q->scopes);
+        *q = (auth_request){};
+}
+
+#define AUTH_FIELDS 6
+
+/* The request's a{sv}, for whichever reader parses it. */
+static void auth_request_fields(auth_request *q, dict_field f[static AUTH_FIELDS]) {
+        f[0] = (dict_field){ "user", DICT_STRING, &q->user, 256 };
+        f[1] = (dict_field){ "service", DICT_STRING, &q->service, 256 };
+        f[2] = (dict_field){ "rhost", DICT_STRING, &q->rhost, 255 };
+        f[3] = (dict_field){ "tty", DICT_STRING, &q->tty, 256 };
+        f[4] = (dict_field){ "keyid_user", DICT_BOOL, &q->keyid_user };
+        f[5] = (dict_field){ "scopes", DICT_STRV, &q->scopes, KEY_SCOPES_MAX };
+}
+
+/* What a successful Authenticate answers. */
+typedef struct auth_reply {
+        char id[AK_ID_LEN + 1];
+        const char *id_str; /* id, for dict_field */
+        uint32_t owner_uid;
+        char *owner; /* the owner's name now */
+        char **scopes;
+        uint64_t expires_at;
+        bool expires_soon;
+} auth_reply;
+
+static void auth_reply_clear(auth_reply *a) {
+        free(a->owner);
+        strv_free(a->scopes);
+        *a = (auth_reply){};
+}
+
+static void auth_reply_fields(auth_reply *a, dict_field f[static AUTH_FIELDS]) {
+        f[0] = (dict_field){ "id", DICT_STRING, &a->id_str };
+        f[1] = (dict_field){ "owner_uid", DICT_UINT32, &a->owner_uid };
+        f[2] = (dict_field){ "owner_name", DICT_STRING, &a->owner };
+        f[3] = (dict_field){ "scopes", DICT_STRV, &a->scopes };
+        f[4] = (dict_field){ "expires_at", DICT_UINT64, &a->expires_at };
+        f[5] = (dict_field){ "expires_soon", DICT_BOOL, &a->expires_soon };
+}
+
+/* The decision, the same on the bus and on the private socket.  The
+ * secret is wiped where it lies (the request's buffer) before return. */
+static int authenticate(call *c, const char *id, const char *secret, auth_request *q, auth_reply *ret) {
         _cleanup_(key_record_freep) key_record *rec = NULL;
-        const char *id = NULL, *secret = NULL;
-        bool keyid_user = false;
-        DBusMessageIter it;
         uint64_t now = now_usec();
-        int r;
+        const char *user = q->user, *service = q->service, *rhost = q->rhost;
+        int r = 0;
 
-        if (!streq(dbus_message_get_signature(c->msg), "ssa{sv}"))
-                return fail(c, -EINVAL, "expected arguments (s id, s secret, a{sv} request)");
-        dbus_message_iter_init(c->msg, &it);
-        dbus_message_iter_get_basic(&it, &id);
-        dbus_message_iter_next(&it);
-        dbus_message_iter_get_basic(&it, &secret);
-        dbus_message_iter_next(&it);
-
-        const dict_field fields[] = {
-                { "user", DICT_STRING, &user, 256 },
-                { "service", DICT_STRING, &service, 256 },
-                { "rhost", DICT_STRING, &rhost, 255 },
-                { "tty", DICT_STRING, &tty, 256 },
-                { "keyid_user", DICT_BOOL, &keyid_user },
-                { "scopes", DICT_STRV, &scopes, KEY_SCOPES_MAX },
-        };
-        r = read_options(c, &it, fields, ELEMENTSOF(fields), "request");
-        if (r == 0 && (!ak_id_is_valid(id) || ak_secret_check(secret) < 0))
+        if (!ak_id_is_valid(id) || ak_secret_check(secret) < 0)
                 r = fail(c, -EINVAL, "the ID or the secret is not well-formed");
         if (r == 0 && c->m->cfg.authenticate_group && !c->who.admin &&
             !uid_is_admin(c->who.uid, c->m->cfg.authenticate_group))
@@ -632,7 +674,6 @@ static int method_authenticate(call *c, DBusMessage **ret) {
                          c->m->cfg.authenticate_group);
         if (r < 0)
                 goto done;
-
         /* Guessing is throttled per source (the remote host, or the calling
          * UID for a local login) and per key and source, before the secret
          * is looked at; only failures count, so the owner logging in from
@@ -686,8 +727,8 @@ static int method_authenticate(call *c, DBusMessage **ret) {
         }
 
         /* The secret is proven: from here on the caller may learn why. */
-        policy_request req = { .service = service, .rhost = rhost, .scopes = scopes };
-        if (keyid_user && (isempty(user) || streq(user, id))) {
+        policy_request req = { .service = service, .rhost = rhost, .scopes = q->scopes };
+        if (q->keyid_user && (isempty(user) || streq(user, id))) {
                 /* The PAM user was the key ID: the key names its owner, who
                  * is the only user this login can become. */
                 req.user_known = true;
@@ -713,33 +754,100 @@ static int method_authenticate(call *c, DBusMessage **ret) {
         audit_auth(c, LOG_INFO, id, user, service, rhost, "success", NULL);
 
         /* The owner's name now, not at creation: the policy compared UIDs,
-         * and a renamed owner must not log in under a stale name. */
-        /* The policy proved the PAM user is the owner, so its name is the
+         * and a renamed owner must not log in under a stale name.  The
+         * policy proved the PAM user is the owner, so its name is the
          * owner's current one; only a key-ID login has to look it up. */
-        owner = keyid_user ? uid_to_name(rec->owner_uid) : strdup(user);
-        DBusMessage *reply = owner ? dbus_message_new_method_return(c->msg) : NULL;
-        DBusMessageIter a;
-        if (!reply) {
+        *ret = (auth_reply){ .owner_uid = rec->owner_uid,
+                             .expires_at = rec->expires_at,
+                             .expires_soon = rec->expires_at && c->m->cfg.expiry_warning &&
+                                             rec->expires_at - now <= c->m->cfg.expiry_warning };
+        memcpy(ret->id, rec->id, sizeof(ret->id));
+        ret->id_str = ret->id;
+        ret->owner = q->keyid_user ? uid_to_name(rec->owner_uid) : strdup(user);
+        ret->scopes = strv_copy((const char *const *) rec->scopes);
+        if (!ret->owner || !ret->scopes) {
+                auth_reply_clear(ret);
                 r = -ENOMEM;
-                goto done;
         }
-        dbus_message_iter_init_append(reply, &it);
-        if ((r = dict_open(&it, &a)) < 0 || (r = dict_add_string(&a, "id", rec->id)) < 0 ||
-            (r = dict_add_uint32(&a, "owner_uid", rec->owner_uid)) < 0 ||
-            (r = dict_add_string(&a, "owner_name", owner)) < 0 || (r = dict_add_strv(&a, "scopes", rec->scopes)) < 0 ||
-            (r = dict_add_uint64(&a, "expires_at", rec->expires_at)) < 0 ||
-            (r = dict_add_bool(&a, "expires_soon", rec->expires_at && c->m->cfg.expiry_warning &&
-                                                           rec->expires_at - now <= c->m->cfg.expiry_warning)) < 0 ||
-            (r = dict_close(&it, &a)) < 0) {
-                dbus_message_unref(reply);
-                goto done;
-        }
-        *ret = reply;
 done:
         /* The secret lives in the request's buffer: wipe it there. */
         if (secret)
                 erase_mem((char *) secret, strlen(secret));
         return r;
+}
+
+static int method_authenticate(call *c, DBusMessage **ret) {
+        _cleanup_(auth_request_clear) auth_request q = {};
+        _cleanup_(auth_reply_clear) auth_reply a = {};
+        dict_field fields[AUTH_FIELDS];
+        const char *id = NULL, *secret = NULL;
+        DBusMessageIter it;
+        int r;
+
+        if (!streq(dbus_message_get_signature(c->msg), "ssa{sv}"))
+                return fail(c, -EINVAL, "expected arguments (s id, s secret, a{sv} request)");
+        dbus_message_iter_init(c->msg, &it);
+        dbus_message_iter_get_basic(&it, &id);
+        dbus_message_iter_next(&it);
+        dbus_message_iter_get_basic(&it, &secret);
+        dbus_message_iter_next(&it);
+        auth_request_fields(&q, fields);
+        if ((r = read_options(c, &it, fields, AUTH_FIELDS, "request")) < 0) {
+                erase_mem((char *) secret, strlen(secret));
+                return r;
+        }
+        if ((r = authenticate(c, id, secret, &q, &a)) < 0)
+                return r;
+
+        _cleanup_(message_unrefp) DBusMessage *reply = dbus_message_new_method_return(c->msg);
+        auth_reply_fields(&a, fields);
+        if (!reply)
+                return -ENOMEM;
+        dbus_message_iter_init_append(reply, &it);
+        if ((r = dict_write(&it, fields, AUTH_FIELDS)) < 0)
+                return r;
+        *ret = TAKE_PTR(reply);
+        return 0;
+}
+
+int manager_authenticate_wire(manager *m, uint32_t uid, const wire_header *h, wire_reader *body, uint32_t serial,
+                              uint8_t **ret, size_t *ret_len) {
+        _cleanup_(auth_request_clear) auth_request q = {};
+        _cleanup_(auth_reply_clear) auth_reply a = {};
+        _cleanup_(wire_writer_done) wire_writer w = {};
+        dict_field fields[AUTH_FIELDS];
+        const char *id, *secret, *bad, *reason;
+        call c = { .m = m, .who = { uid, uid_is_admin(uid, m->cfg.admin_group) } };
+
+        if (h->type != WIRE_METHOD_CALL || !streq(h->path, AK_OBJECT_PATH) || !streq(h->member, "Authenticate") ||
+            (h->interface && !streq(h->interface, AK_MANAGER_INTERFACE)) || !streq(strempty(h->signature), "ssa{sv}"))
+                return -EBADMSG;
+        /* Anything short of a well-formed request goes the long way, through
+         * libdbus and dict_read(), which refuse it as they always did. */
+        auth_request_fields(&q, fields);
+        if (wire_get_string(body, &id) < 0 || wire_get_string(body, &secret) < 0 ||
+            wire_get_dict(body, fields, AUTH_FIELDS, true, &bad, &reason) != 0 || !wire_at_end(body))
+                return -EBADMSG;
+
+        int r = authenticate(&c, id, secret, &q, &a);
+        wire_header reply = { .serial = serial, .reply_serial = h->serial, .destination = h->sender };
+        if (r == 0) {
+                reply.type = WIRE_METHOD_RETURN;
+                reply.signature = "a{sv}";
+                auth_reply_fields(&a, fields);
+                wire_put_dict(&w, fields, AUTH_FIELDS);
+        } else {
+                const char *text = error_of(&c, r, "Authenticate", &reply.error_name);
+                reply.type = WIRE_ERROR;
+                reply.signature = "s";
+                wire_put_string(&w, text);
+                if (w.error == -EINVAL) {
+                        /* A message cut inside a UTF-8 sequence: the plain one. */
+                        wire_writer_done(&w);
+                        wire_put_string(&w, ak_error_text(r));
+                }
+        }
+        return wire_message(&reply, &w, ret, ret_len);
 }
 
 static const char std_interfaces_xml[] =

@@ -14,6 +14,7 @@
 #include "keystore.h"
 #include "ratelimit.h"
 #include "usage.h"
+#include "wire.h"
 
 typedef struct manager {
         keystore *ks;
@@ -31,3 +32,11 @@ DBusHandlerResult manager_handle(manager *m, DBusConnection *conn, DBusMessage *
 /* The same for a call on the private socket from uid (SO_PEERCRED): the
  * reply, if any, is left in *ret_reply for the caller to send. */
 DBusHandlerResult manager_handle_peer(manager *m, uint32_t uid, DBusMessage *msg, DBusMessage **ret_reply);
+
+/* Authenticate from uid on the private socket, read and answered on the
+ * wire without libdbus (h and body: the parsed call; serial: the reply's).
+ * 0 with the reply message (a return or an error) in *ret, malloc'ed;
+ * -EBADMSG when the message is not a well-formed Authenticate, which then
+ * goes to manager_handle_peer() as any other call; -ENOMEM. */
+int manager_authenticate_wire(manager *m, uint32_t uid, const wire_header *h, wire_reader *body, uint32_t serial,
+                              uint8_t **ret, size_t *ret_len);

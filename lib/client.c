@@ -20,6 +20,7 @@
 #include "errors.h"
 #include "peer.h"
 #include "util.h"
+#include "wire.h"
 
 #define SYSTEM_BUS_ADDRESS "unix:path=/run/dbus/system_bus_socket"
 
@@ -58,11 +59,13 @@ static int connect_bus(ak_client *c, const char *bus) {
                 const char *dir = secure_getenv("XDG_RUNTIME_DIR");
                 if (env)
                         bus = env;
-                else if (dir && (size_t) snprintf(runtime, sizeof(runtime), "unix:path=%s/bus", dir) <
-                                        sizeof(runtime))
+                else if (dir && (size_t) snprintf(runtime, sizeof(runtime), "unix:path=%s/bus",
+                                                  dir) < sizeof(runtime))
                         bus = runtime;
                 else {
-                        set_last_error(c, "no session bus: DBUS_SESSION_BUS_ADDRESS and XDG_RUNTIME_DIR are unset");
+                        set_last_error(
+                                c,
+                                "no session bus: DBUS_SESSION_BUS_ADDRESS and XDG_RUNTIME_DIR are unset");
                         return -ECONNREFUSED;
                 }
         }
@@ -131,20 +134,25 @@ static int new_call(ak_client *c, const char *method, DBusMessage **ret) {
         return 0;
 }
 
+/* The private socket refused or dropped us before answering (r): once, on
+ * the bus.  (Not after a timeout: that would double the time a login may
+ * take.)  1 when the call is to be made again, there. */
+static int fall_back(ak_client *c, int r) {
+        if (r != -ECONNREFUSED || !c->peer || !c->fallback)
+                return r;
+        c->conn = peer_close(c->conn);
+        c->peer = false;
+        r = connect_bus(c, c->fallback);
+        return r < 0 ? r : 1;
+}
+
 static int call(ak_client *c, DBusMessage *m, DBusMessage **ret_reply) {
         DBusError e = DBUS_ERROR_INIT;
         DBusMessage *reply = NULL;
 
         set_last_error(c, NULL);
-        int r = peer_call(c->conn, m, c->timeout_ms, &reply);
-        /* The private socket refused or dropped us before answering: once,
-         * on the bus.  (Not after a timeout: that would double the time a
-         * login may take.) */
-        if (r == -ECONNREFUSED && c->peer && c->fallback) {
-                c->conn = peer_close(c->conn);
-                c->peer = false;
-                if ((r = connect_bus(c, c->fallback)) < 0)
-                        return r;
+        int r = fall_back(c, peer_call(c->conn, m, c->timeout_ms, &reply));
+        if (r == 1) {
                 /* A copy: the call was locked with the serial the socket
                  * gave it. */
                 _cleanup_(message_unrefp) DBusMessage *copy = dbus_message_copy(m);
@@ -273,9 +281,10 @@ static int read_key(DBusMessageIter *it, ak_key **ret) {
 static int take_secret(ak_client *c, DBusMessage *reply, char **ret_id, char **ret_secret) {
         const char *id = NULL, *secret;
         DBusError e = DBUS_ERROR_INIT;
-        bool ok = ret_id ? dbus_message_get_args(reply, &e, DBUS_TYPE_STRING, &id, DBUS_TYPE_STRING, &secret,
-                                                 DBUS_TYPE_INVALID)
-                         : dbus_message_get_args(reply, &e, DBUS_TYPE_STRING, &secret, DBUS_TYPE_INVALID);
+        bool ok = ret_id ? dbus_message_get_args(reply, &e, DBUS_TYPE_STRING, &id, DBUS_TYPE_STRING,
+                                                 &secret, DBUS_TYPE_INVALID)
+                         : dbus_message_get_args(reply, &e, DBUS_TYPE_STRING, &secret,
+                                                 DBUS_TYPE_INVALID);
         if (!ok)
                 return error_from_dbus(c, &e);
         if ((ret_id && !ak_id_is_valid(id)) || ak_secret_check(secret) < 0)
@@ -305,7 +314,8 @@ int ak_create_key(ak_client *c, const ak_create_options *o, char **ret_id, char 
             (r = check_string(c, "the description", o->description)) < 0 ||
             (r = check_string(c, "the owner", o->owner)) < 0 ||
             (r = check_strv(c, "a service", o->services)) < 0 ||
-            (r = check_strv(c, "a network", o->networks)) < 0 || (r = check_strv(c, "a scope", o->scopes)) < 0)
+            (r = check_strv(c, "a network", o->networks)) < 0 ||
+            (r = check_strv(c, "a scope", o->scopes)) < 0)
                 return r;
         if ((r = new_call(c, "CreateKey", &m)) < 0)
                 return r;
@@ -339,13 +349,16 @@ int ak_list_keys(ak_client *c, const ak_list_filter *f, ak_key ***ret_keys, size
         if ((r = new_call(c, "ListKeys", &m)) < 0)
                 return r;
         dbus_message_iter_init_append(m, &it);
-        if ((r = dict_open(&it, &a)) < 0 || (f && f->owner && (r = dict_add_string(&a, "owner", f->owner)) < 0) ||
-            (f && f->all && (r = dict_add_bool(&a, "all", true)) < 0) || (r = dict_close(&it, &a)) < 0)
+        if ((r = dict_open(&it, &a)) < 0 ||
+            (f && f->owner && (r = dict_add_string(&a, "owner", f->owner)) < 0) ||
+            (f && f->all && (r = dict_add_bool(&a, "all", true)) < 0) ||
+            (r = dict_close(&it, &a)) < 0)
                 return r;
         if ((r = call(c, m, &reply)) < 0)
                 return r;
 
-        if (!dbus_message_iter_init(reply, &it) || !streq(dbus_message_get_signature(reply), "aa{sv}"))
+        if (!dbus_message_iter_init(reply, &it) ||
+            !streq(dbus_message_get_signature(reply), "aa{sv}"))
                 return -EIO;
         dbus_message_iter_recurse(&it, &a);
         ak_key **keys = NULL;
@@ -381,7 +394,8 @@ int ak_get_key(ak_client *c, const char *id, ak_key **ret) {
                 return -ENOMEM;
         if ((r = call(c, m, &reply)) < 0)
                 return r;
-        if (!dbus_message_iter_init(reply, &it) || !streq(dbus_message_get_signature(reply), "a{sv}"))
+        if (!dbus_message_iter_init(reply, &it) ||
+            !streq(dbus_message_get_signature(reply), "a{sv}"))
                 return -EIO;
         return read_key(&it, ret);
 }
@@ -427,18 +441,21 @@ int ak_update_key(ak_client *c, const char *id, const ak_update_options *o) {
                 return -EINVAL;
         if ((r = check_id(c, id)) < 0 || (r = check_string(c, "the name", o->name)) < 0 ||
             (r = check_string(c, "the description", o->description)) < 0 ||
-            (r = check_strv(c, "a service", o->services)) < 0 || (r = check_strv(c, "a network", o->networks)) < 0 ||
+            (r = check_strv(c, "a service", o->services)) < 0 ||
+            (r = check_strv(c, "a network", o->networks)) < 0 ||
             (r = check_strv(c, "a scope", o->scopes)) < 0 || (r = new_call(c, "UpdateKey", &m)) < 0)
                 return r;
         dbus_message_iter_init_append(m, &it);
         if (!dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &id))
                 return -ENOMEM;
-        if ((r = dict_open(&it, &a)) < 0 || (o->name && (r = dict_add_string(&a, "name", o->name)) < 0) ||
+        if ((r = dict_open(&it, &a)) < 0 ||
+            (o->name && (r = dict_add_string(&a, "name", o->name)) < 0) ||
             (o->description && (r = dict_add_string(&a, "description", o->description)) < 0) ||
             (o->set_expires && (r = dict_add_uint64(&a, "expires_at", o->expires_at)) < 0) ||
             (o->set_services && (r = add_list(&a, "services", o->services)) < 0) ||
             (o->set_networks && (r = add_list(&a, "networks", o->networks)) < 0) ||
-            (o->set_scopes && (r = add_list(&a, "scopes", o->scopes)) < 0) || (r = dict_close(&it, &a)) < 0)
+            (o->set_scopes && (r = add_list(&a, "scopes", o->scopes)) < 0) ||
+            (r = dict_close(&it, &a)) < 0)
                 return r;
         return call(c, m, &reply);
 }
@@ -455,7 +472,8 @@ int ak_rotate_secret(ak_client *c, const char *id, uint64_t grace_usec, char **r
         dbus_message_iter_init_append(m, &it);
         if (!dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &id))
                 return -ENOMEM;
-        if ((r = dict_open(&it, &a)) < 0 || (grace_usec && (r = dict_add_uint64(&a, "grace", grace_usec)) < 0) ||
+        if ((r = dict_open(&it, &a)) < 0 ||
+            (grace_usec && (r = dict_add_uint64(&a, "grace", grace_usec)) < 0) ||
             (r = dict_close(&it, &a)) < 0)
                 return r;
         if ((r = call(c, m, &reply)) < 0)
@@ -475,7 +493,8 @@ int ak_get_summary(ak_client *c, uint64_t within_usec, ak_summary *ret) {
         if ((r = new_call(c, "GetSummary", &m)) < 0)
                 return r;
         dbus_message_iter_init_append(m, &it);
-        if ((r = dict_open(&it, &a)) < 0 || (within_usec && (r = dict_add_uint64(&a, "within", within_usec)) < 0) ||
+        if ((r = dict_open(&it, &a)) < 0 ||
+            (within_usec && (r = dict_add_uint64(&a, "within", within_usec)) < 0) ||
             (r = dict_close(&it, &a)) < 0)
                 return r;
         if ((r = call(c, m, &reply)) < 0)
@@ -485,7 +504,8 @@ int ak_get_summary(ak_client *c, uint64_t within_usec, ak_summary *ret) {
                 { "inactive", DICT_UINT64, &s.inactive }, { "expired", DICT_UINT64, &s.expired },
                 { "expiring", DICT_UINT64, &s.expiring }, { "within", DICT_UINT64, &s.within },
         };
-        if (!dbus_message_iter_init(reply, &it) || dict_read(&it, fields, ELEMENTSOF(fields), false, &bad, &reason) < 0)
+        if (!dbus_message_iter_init(reply, &it) ||
+            dict_read(&it, fields, ELEMENTSOF(fields), false, &bad, &reason) < 0)
                 return -EIO;
         *ret = s;
         return 0;
@@ -499,10 +519,101 @@ void ak_auth_result_free(ak_auth_result *res) {
         }
 }
 
+/* One Authenticate on the wire, without libdbus: the call of every
+ * login.  *ret_reply is the whole reply message. */
+static int authenticate_once(ak_client *c, const char *id, const char *secret,
+                             const ak_auth_request *req, uint8_t **ret_reply, size_t *ret_len) {
+        _cleanup_(wire_writer_done) wire_writer body = {};
+        dict_field f[6];
+        size_t n = 0;
+        bool yes = true;
+
+        if (req->user)
+                f[n++] = (dict_field){ "user", DICT_STRING, (void *) &req->user };
+        if (req->service)
+                f[n++] = (dict_field){ "service", DICT_STRING, (void *) &req->service };
+        if (req->rhost)
+                f[n++] = (dict_field){ "rhost", DICT_STRING, (void *) &req->rhost };
+        if (req->tty)
+                f[n++] = (dict_field){ "tty", DICT_STRING, (void *) &req->tty };
+        if (req->keyid_user)
+                f[n++] = (dict_field){ "keyid_user", DICT_BOOL, &yes };
+        if (req->scopes && req->scopes[0])
+                f[n++] = (dict_field){ "scopes", DICT_STRV, (void *) &req->scopes };
+        wire_put_string(&body, id);
+        wire_put_string(&body, secret);
+        wire_put_dict(&body, f, n);
+
+        uint32_t serial = peer_next_serial(c->conn);
+        wire_header h = { .type = WIRE_METHOD_CALL,
+                          /* A login must never start the daemon (DESIGN.md, PAM module). */
+                          .flags = WIRE_FLAG_NO_AUTO_START,
+                          .serial = serial,
+                          .path = AK_OBJECT_PATH,
+                          .interface = AK_MANAGER_INTERFACE,
+                          .member = "Authenticate",
+                          .destination = c->peer ? NULL : AK_BUS_NAME,
+                          .signature = "ssa{sv}" };
+        uint8_t *m;
+        size_t len;
+        int r = wire_message(&h, &body, &m, &len);
+        if (r < 0)
+                return r;
+        r = peer_exchange(c->conn, m, len, serial, c->timeout_ms, ret_reply, ret_len);
+        /* The request held the secret. */
+        erase_mem(m, len);
+        free(m);
+        return r;
+}
+
+/* Reads Authenticate's answer: the result, or the daemon's error. */
+static int read_auth_reply(ak_client *c, const char *id, const uint8_t *m, size_t len,
+                           ak_auth_result **ret) {
+        wire_header h;
+        wire_reader body;
+        const char *bad, *reason, *text = NULL;
+
+        if (wire_parse(m, len, &h, &body) < 0)
+                return -EIO;
+        if (h.type == WIRE_ERROR) {
+                if (h.signature && h.signature[0] == 's' && wire_get_string(&body, &text) < 0)
+                        text = NULL;
+                set_last_error(c, text);
+                return ak_error_from_dbus(h.error_name);
+        }
+        if (!streq(strempty(h.signature), "a{sv}"))
+                return -EIO;
+
+        _cleanup_(freep) char *rid = NULL;
+        ak_auth_result *res = calloc(1, sizeof(*res));
+        if (!res)
+                return -ENOMEM;
+        const dict_field fields[] = {
+                { "id", DICT_STRING, &rid },
+                { "owner_uid", DICT_UINT32, &res->owner_uid },
+                { "owner_name", DICT_STRING, &res->owner_name },
+                { "scopes", DICT_STRV, &res->scopes },
+                { "expires_at", DICT_UINT64, &res->expires_at },
+                { "expires_soon", DICT_BOOL, &res->expires_soon },
+        };
+        if (wire_get_dict(&body, fields, ELEMENTSOF(fields), false, &bad, &reason) < 0 ||
+            !wire_at_end(&body) || !rid || !streq(rid, id) || !res->owner_name) {
+                ak_auth_result_free(res);
+                return -EIO;
+        }
+        memcpy(res->id, rid, AK_ID_LEN + 1);
+        if (!res->scopes && !(res->scopes = calloc(1, sizeof(char *)))) {
+                ak_auth_result_free(res);
+                return -ENOMEM;
+        }
+        *ret = res;
+        return 0;
+}
+
 int ak_authenticate(ak_client *c, const char *id, const char *secret, const ak_auth_request *req,
                     ak_auth_result **ret) {
-        _cleanup_(message_unrefp) DBusMessage *m = NULL, *reply = NULL;
-        DBusMessageIter it, a;
+        uint8_t *reply;
+        size_t len;
         int r;
 
         if (!c || !req || !ret)
@@ -518,52 +629,16 @@ int ak_authenticate(ak_client *c, const char *id, const char *secret, const ak_a
         if ((r = check_string(c, "the user", req->user)) < 0 ||
             (r = check_string(c, "the service", req->service)) < 0 ||
             (r = check_string(c, "the remote host", req->rhost)) < 0 ||
-            (r = check_string(c, "the tty", req->tty)) < 0 || (r = check_strv(c, "a scope", req->scopes)) < 0)
+            (r = check_string(c, "the tty", req->tty)) < 0 ||
+            (r = check_strv(c, "a scope", req->scopes)) < 0)
                 return r;
-        if ((r = new_call(c, "Authenticate", &m)) < 0)
-                return r;
-        /* The message carries a copy of the secret inside libdbus, which
-         * offers no way to wipe it; it lives until the call returns. */
-        dbus_message_iter_init_append(m, &it);
-        if (!dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &id) ||
-            !dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &secret))
-                return -ENOMEM;
-        if ((r = dict_open(&it, &a)) < 0 || (req->user && (r = dict_add_string(&a, "user", req->user)) < 0) ||
-            (req->service && (r = dict_add_string(&a, "service", req->service)) < 0) ||
-            (req->rhost && (r = dict_add_string(&a, "rhost", req->rhost)) < 0) ||
-            (req->tty && (r = dict_add_string(&a, "tty", req->tty)) < 0) ||
-            (req->keyid_user && (r = dict_add_bool(&a, "keyid_user", true)) < 0) ||
-            (req->scopes && req->scopes[0] && (r = dict_add_strv(&a, "scopes", (char *const *) req->scopes)) < 0) ||
-            (r = dict_close(&it, &a)) < 0)
-                return r;
-        r = call(c, m, &reply);
+        set_last_error(c, NULL);
+        r = fall_back(c, authenticate_once(c, id, secret, req, &reply, &len));
+        if (r == 1)
+                r = authenticate_once(c, id, secret, req, &reply, &len);
         if (r < 0)
                 return r;
-
-        _cleanup_(freep) char *rid = NULL;
-        ak_auth_result *res = calloc(1, sizeof(*res));
-        const char *bad, *reason;
-        if (!res)
-                return -ENOMEM;
-        const dict_field fields[] = {
-                { "id", DICT_STRING, &rid },
-                { "owner_uid", DICT_UINT32, &res->owner_uid },
-                { "owner_name", DICT_STRING, &res->owner_name },
-                { "scopes", DICT_STRV, &res->scopes },
-                { "expires_at", DICT_UINT64, &res->expires_at },
-                { "expires_soon", DICT_BOOL, &res->expires_soon },
-        };
-        if (!dbus_message_iter_init(reply, &it) ||
-            dict_read(&it, fields, ELEMENTSOF(fields), false, &bad, &reason) < 0 || !rid ||
-            !streq(rid, id) || !res->owner_name) {
-                ak_auth_result_free(res);
-                return -EIO;
-        }
-        memcpy(res->id, rid, AK_ID_LEN + 1);
-        if (!res->scopes && !(res->scopes = calloc(1, sizeof(char *)))) {
-                ak_auth_result_free(res);
-                return -ENOMEM;
-        }
-        *ret = res;
-        return 0;
+        r = read_auth_reply(c, id, reply, len, ret);
+        free(reply);
+        return r;
 }

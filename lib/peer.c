@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "util.h"
+#include "wire.h"
 
 /* The D-Bus specification's limit on a message (2^27 bytes); a reply that
  * claims more is a broken stream. */
@@ -215,24 +216,22 @@ static int read_auth(peer_conn *p, uint64_t deadline) {
         }
 }
 
-/* Reads the next whole message. */
-static int read_message(peer_conn *p, uint64_t deadline, DBusMessage **ret) {
+/* Reads the next whole message: *ret (malloc'ed) and its length. */
+static int read_message(peer_conn *p, uint64_t deadline, uint8_t **ret, size_t *ret_len) {
         for (;;) {
-                if (p->in_len >= 16) {
+                if (p->in_len >= WIRE_HEADER_MIN) {
                         int need = dbus_message_demarshal_bytes_needed(
                                 p->in, (int) MIN(p->in_len, (size_t) INT32_MAX));
                         if (need < 0 || (size_t) need > PEER_MAX_MESSAGE)
                                 return -EIO;
                         if (need > 0 && (size_t) need <= p->in_len) {
-                                DBusError e = DBUS_ERROR_INIT;
-                                DBusMessage *m = dbus_message_demarshal(p->in, need, &e);
+                                uint8_t *m = malloc((size_t) need);
+                                if (!m)
+                                        return -ENOMEM;
+                                memcpy(m, p->in, (size_t) need);
                                 consume(p, (size_t) need);
-                                if (!m) {
-                                        bool oom = dbus_error_has_name(&e, DBUS_ERROR_NO_MEMORY);
-                                        dbus_error_free(&e);
-                                        return oom ? -ENOMEM : -EIO;
-                                }
                                 *ret = m;
+                                *ret_len = (size_t) need;
                                 return 0;
                         }
                 }
@@ -242,35 +241,67 @@ static int read_message(peer_conn *p, uint64_t deadline, DBusMessage **ret) {
         }
 }
 
+/* The type and reply serial of a message: read by the wire reader, or by
+ * libdbus for one beyond it. */
+static int message_kind(const uint8_t *m, size_t len, uint8_t *ret_type,
+                        uint32_t *ret_reply_serial) {
+        wire_header h;
+        wire_reader body;
+        if (wire_parse(m, len, &h, &body) == 0) {
+                *ret_type = h.type;
+                *ret_reply_serial = h.reply_serial;
+                return 0;
+        }
+        DBusError e = DBUS_ERROR_INIT;
+        DBusMessage *msg = dbus_message_demarshal((const char *) m, (int) len, &e);
+        if (!msg) {
+                bool oom = dbus_error_has_name(&e, DBUS_ERROR_NO_MEMORY);
+                dbus_error_free(&e);
+                return oom ? -ENOMEM : -EIO;
+        }
+        *ret_type = (uint8_t) dbus_message_get_type(msg);
+        *ret_reply_serial = dbus_message_get_reply_serial(msg);
+        dbus_message_unref(msg);
+        return 0;
+}
+
 /* Hello must be a bus client's first message; its answer is read and
  * checked before our call's. */
 static int append_hello(peer_conn *p, char *buf, size_t size, size_t *len) {
-        DBusMessage *hello = dbus_message_new_method_call(DBUS_SERVICE_DBUS, DBUS_PATH_DBUS,
-                                                          DBUS_INTERFACE_DBUS, "Hello");
-        char *wire = NULL;
-        int n = 0, r = -ENOMEM;
-
-        if (!hello)
-                return -ENOMEM;
-        p->hello_serial = ++p->serial;
-        dbus_message_set_serial(hello, p->hello_serial);
-        if (dbus_message_marshal(hello, &wire, &n) && (size_t) n <= size - *len) {
-                memcpy(buf + *len, wire, (size_t) n);
-                *len += (size_t) n;
-                r = 0;
-        }
-        dbus_free(wire);
-        dbus_message_unref(hello);
+        wire_header h = { .type = WIRE_METHOD_CALL,
+                          .serial = p->hello_serial,
+                          .path = DBUS_PATH_DBUS,
+                          .interface = DBUS_INTERFACE_DBUS,
+                          .member = "Hello",
+                          .destination = DBUS_SERVICE_DBUS };
+        uint8_t *m;
+        size_t n;
+        int r = wire_message(&h, NULL, &m, &n);
+        if (r < 0)
+                return r;
+        if (n <= size - *len) {
+                memcpy(buf + *len, m, n);
+                *len += n;
+        } else
+                r = -ENOMEM;
+        free(m);
         return r;
 }
 
-int peer_call(peer_conn *p, DBusMessage *m, int timeout_ms, DBusMessage **ret_reply) {
+uint32_t peer_next_serial(peer_conn *p) {
+        /* On a bus the first serial is Hello's. */
+        if (p->bus && !p->hello_serial)
+                p->hello_serial = ++p->serial;
+        return ++p->serial;
+}
+
+int peer_exchange(peer_conn *p, const void *call, size_t len, uint32_t serial, int timeout_ms,
+                  uint8_t **ret_reply, size_t *ret_len) {
         static const char auth_prefix[] = "AUTH EXTERNAL ";
         uint64_t deadline = mono_usec() + (uint64_t) timeout_ms * USEC_PER_MSEC;
         char auth[512];
         size_t auth_len = 0;
-        char *wire = NULL;
-        int wire_len = 0, r;
+        int r;
 
         if (p->fd < 0)
                 return -ECONNREFUSED;
@@ -288,27 +319,19 @@ int peer_call(peer_conn *p, DBusMessage *m, int timeout_ms, DBusMessage **ret_re
                                                       (unsigned char) uid[i]);
                 memcpy(auth + auth_len, "\r\nBEGIN\r\n", 9);
                 auth_len += 9;
+                if (p->bus && (r = append_hello(p, auth, sizeof(auth), &auth_len)) < 0)
+                        return r;
         }
 
-        if (p->bus && !p->auth_sent && (r = append_hello(p, auth, sizeof(auth), &auth_len)) < 0)
-                return r;
-        dbus_message_set_serial(m, ++p->serial);
-        if (!dbus_message_marshal(m, &wire, &wire_len))
-                return -ENOMEM;
         /* One write for the handshake and the call: a login is one round
          * trip. */
-        char *out = malloc(auth_len + (size_t) wire_len);
-        if (!out) {
-                erase_mem(wire, (size_t) wire_len);
-                dbus_free(wire);
+        char *out = malloc(auth_len + len);
+        if (!out)
                 return -ENOMEM;
-        }
         memcpy(out, auth, auth_len);
-        memcpy(out + auth_len, wire, (size_t) wire_len);
-        erase_mem(wire, (size_t) wire_len);
-        dbus_free(wire);
-        r = write_all(p, out, auth_len + (size_t) wire_len, deadline);
-        erase_mem(out, auth_len + (size_t) wire_len);
+        memcpy(out + auth_len, call, len);
+        r = write_all(p, out, auth_len + len, deadline);
+        erase_mem(out, auth_len + len);
         free(out);
         if (r < 0)
                 goto broken;
@@ -317,25 +340,29 @@ int peer_call(peer_conn *p, DBusMessage *m, int timeout_ms, DBusMessage **ret_re
         if (!p->auth_done && (r = read_auth(p, deadline)) < 0)
                 goto broken;
         for (;;) {
-                DBusMessage *reply = NULL;
-                if ((r = read_message(p, deadline, &reply)) < 0)
+                uint8_t *m, type;
+                size_t n;
+                uint32_t reply_serial;
+                if ((r = read_message(p, deadline, &m, &n)) < 0)
                         goto broken;
-                int type = dbus_message_get_type(reply);
-                if (type == DBUS_MESSAGE_TYPE_ERROR && p->hello_serial &&
-                    dbus_message_get_reply_serial(reply) == p->hello_serial) {
+                if ((r = message_kind(m, n, &type, &reply_serial)) < 0) {
+                        free(m);
+                        goto broken;
+                }
+                if (type == WIRE_ERROR && p->hello_serial && reply_serial == p->hello_serial) {
                         /* The bus would not have us. */
-                        dbus_message_unref(reply);
+                        free(m);
                         r = -ECONNREFUSED;
                         goto broken;
                 }
                 /* Anything else (the bus's signals, a late reply to a call
                  * that timed out) is not ours. */
-                if ((type == DBUS_MESSAGE_TYPE_METHOD_RETURN || type == DBUS_MESSAGE_TYPE_ERROR) &&
-                    dbus_message_get_reply_serial(reply) == p->serial) {
-                        *ret_reply = reply;
+                if ((type == WIRE_METHOD_RETURN || type == WIRE_ERROR) && reply_serial == serial) {
+                        *ret_reply = m;
+                        *ret_len = n;
                         return 0;
                 }
-                dbus_message_unref(reply);
+                free(m);
         }
 
 broken:
@@ -344,4 +371,32 @@ broken:
         (void) close(p->fd);
         p->fd = -1;
         return r;
+}
+
+int peer_call(peer_conn *p, DBusMessage *m, int timeout_ms, DBusMessage **ret_reply) {
+        uint32_t serial = peer_next_serial(p);
+        char *wire = NULL;
+        int wire_len = 0;
+        uint8_t *reply;
+        size_t reply_len;
+
+        dbus_message_set_serial(m, serial);
+        if (!dbus_message_marshal(m, &wire, &wire_len))
+                return -ENOMEM;
+        int r = peer_exchange(p, wire, (size_t) wire_len, serial, timeout_ms, &reply, &reply_len);
+        /* CreateKey's and RotateSecret's replies carry the new secret. */
+        erase_mem(wire, (size_t) wire_len);
+        dbus_free(wire);
+        if (r < 0)
+                return r;
+        DBusError e = DBUS_ERROR_INIT;
+        *ret_reply = dbus_message_demarshal((const char *) reply, (int) reply_len, &e);
+        erase_mem(reply, reply_len);
+        free(reply);
+        if (!*ret_reply) {
+                bool oom = dbus_error_has_name(&e, DBUS_ERROR_NO_MEMORY);
+                dbus_error_free(&e);
+                return oom ? -ENOMEM : -EIO;
+        }
+        return 0;
 }

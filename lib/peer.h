@@ -15,6 +15,8 @@
 #pragma once
 
 #include <dbus/dbus.h>
+#include <stddef.h>
+#include <stdint.h>
 
 typedef struct peer_conn peer_conn;
 
@@ -29,6 +31,16 @@ int peer_connect(const char *path, peer_conn **ret);
  * the address has no such entry. */
 int peer_connect_bus(const char *address, peer_conn **ret);
 peer_conn *peer_close(peer_conn *p);
+
+/* The serial for the next call. */
+uint32_t peer_next_serial(peer_conn *p);
+
+/* Sends a marshalled method call whose serial is serial (from
+ * peer_next_serial()) and waits at most timeout_ms for its reply, a
+ * method return or an error, whole in *ret_reply (malloc'ed).  Errors as
+ * for peer_call(). */
+int peer_exchange(peer_conn *p, const void *call, size_t len, uint32_t serial, int timeout_ms, uint8_t **ret_reply,
+                  size_t *ret_len);
 
 /* Sends m (a method call; its serial is set here) and waits at most
  * timeout_ms for its reply, a method return or an error message, in
