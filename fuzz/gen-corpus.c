@@ -18,6 +18,7 @@
 #include "dict.h"
 #include "record.h"
 #include "util.h"
+#include "wire.h"
 
 static const char *outdir;
 
@@ -155,6 +156,85 @@ static void fill_wrong_type(DBusMessageIter *a) {
         check(dict_add_uint32(a, "expires_at", 90) == 0, "dict_add_*");
 }
 
+/* Authenticate calls and replies, for fuzz-wire: as the library writes
+ * them (wire), and as libdbus does. */
+static void wire_messages(void) {
+        const char *user = "root", *service = "sshd", *rhost = "192.0.2.7", *id = "AKAAAAAAAAAAAAAAAAAA",
+                   *owner = "root";
+        char secret[AK_SECRET_LEN + 1], *list[] = { "deploy", "read", NULL }, **scopes = list;
+        bool yes = true;
+        uint32_t uid = 0;
+        uint64_t expires = UINT64_C(1774990200000000);
+        uint8_t *m;
+        size_t len;
+
+        check(ak_secret_generate(secret) == 0, "ak_secret_generate");
+        dict_field req[] = { { "user", DICT_STRING, &user },      { "service", DICT_STRING, &service },
+                             { "rhost", DICT_STRING, &rhost },    { "keyid_user", DICT_BOOL, &yes },
+                             { "scopes", DICT_STRV, &scopes } };
+        wire_writer body = {};
+        wire_put_string(&body, id);
+        wire_put_string(&body, secret);
+        wire_put_dict(&body, req, ELEMENTSOF(req));
+        wire_header h = { .type = WIRE_METHOD_CALL,
+                          .flags = WIRE_FLAG_NO_AUTO_START,
+                          .serial = 2,
+                          .path = "/org/accesskey/KeyStore1",
+                          .interface = "org.accesskey.KeyStore1.Manager",
+                          .member = "Authenticate",
+                          .destination = "org.accesskey.KeyStore1",
+                          .signature = "ssa{sv}" };
+        check(wire_message(&h, &body, &m, &len) == 0, "wire_message");
+        write_file("wire", "authenticate", m, len);
+        free(m);
+        wire_writer_done(&body);
+
+        dict_field res[] = { { "id", DICT_STRING, &id },          { "owner_uid", DICT_UINT32, &uid },
+                             { "owner_name", DICT_STRING, &owner }, { "scopes", DICT_STRV, &scopes },
+                             { "expires_at", DICT_UINT64, &expires }, { "expires_soon", DICT_BOOL, &yes } };
+        wire_put_dict(&body, res, ELEMENTSOF(res));
+        h = (wire_header){ .type = WIRE_METHOD_RETURN,
+                           .serial = 9,
+                           .reply_serial = 2,
+                           .destination = ":1.42",
+                           .signature = "a{sv}" };
+        check(wire_message(&h, &body, &m, &len) == 0, "wire_message");
+        write_file("wire", "reply", m, len);
+        free(m);
+        wire_writer_done(&body);
+
+        wire_put_string(&body, "access key AKAAAAAAAAAAAAAAAAAA: key inactive");
+        h = (wire_header){ .type = WIRE_ERROR,
+                           .serial = 10,
+                           .reply_serial = 2,
+                           .error_name = "org.accesskey.KeyStore1.Error.KeyInactive",
+                           .signature = "s" };
+        check(wire_message(&h, &body, &m, &len) == 0, "wire_message");
+        write_file("wire", "error", m, len);
+        free(m);
+        wire_writer_done(&body);
+
+        /* The same call from libdbus, as busctl would send it. */
+        DBusMessage *d = dbus_message_new_method_call(NULL, "/org/accesskey/KeyStore1",
+                                                      "org.accesskey.KeyStore1.Manager", "Authenticate");
+        DBusMessageIter it, a;
+        const char *sp = secret;
+        char *buf;
+        int n;
+        check(d != NULL, "dbus_message_new_method_call");
+        dbus_message_iter_init_append(d, &it);
+        check(dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &id) &&
+                      dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &sp) && dict_open(&it, &a) == 0 &&
+                      dict_add_string(&a, "user", "root") == 0 && dict_add_strv(&a, "scopes", list) == 0 &&
+                      dict_add_uint32(&a, "tty", 1) == 0 && dict_close(&it, &a) == 0,
+              "libdbus Authenticate");
+        dbus_message_set_serial(d, 1);
+        check(dbus_message_marshal(d, &buf, &n), "dbus_message_marshal");
+        write_file("wire", "authenticate-libdbus", buf, (size_t) n);
+        dbus_free(buf);
+        dbus_message_unref(d);
+}
+
 int main(int argc, char *argv[]) {
         if (argc != 2) {
                 fprintf(stderr, "usage: gen-corpus CORPUS-DIR\n");
@@ -168,5 +248,6 @@ int main(int argc, char *argv[]) {
         message("owner-uid", fill_owner_uid);
         message("unknown-key", fill_unknown_key);
         message("wrong-type", fill_wrong_type);
+        wire_messages();
         return EXIT_SUCCESS;
 }
