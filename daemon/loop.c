@@ -259,6 +259,15 @@ int loop_set_fd_events(loop *l, int fd, uint32_t events) {
         return source_sync(l, s);
 }
 
+void loop_forget_fd(loop *l, int fd) {
+        source *s = source_get(l, fd, false);
+        if (s && s->fn) {
+                /* Closing the descriptor removes it from the epoll set. */
+                s->registered = 0;
+                loop_remove_fd(l, fd);
+        }
+}
+
 void loop_remove_fd(loop *l, int fd) {
         source *s = source_get(l, fd, false);
         if (s && s->fn) {

@@ -30,6 +30,9 @@ int loop_add_fd(loop *l, int fd, uint32_t events, loop_fd_fn fn, void *userdata)
 int loop_set_fd_events(loop *l, int fd, uint32_t events);
 /* Stops watching it (before it is closed). */
 void loop_remove_fd(loop *l, int fd);
+/* Forgets it without telling epoll, for a descriptor about to be closed
+ * that was never duplicated (close() takes it out of the epoll set). */
+void loop_forget_fd(loop *l, int fd);
 int loop_add_timer(loop *l, uint64_t interval_usec, loop_timer_fn fn, void *userdata);
 
 /* Runs until loop_quit(); returns the code given to it. */

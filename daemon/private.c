@@ -97,7 +97,8 @@ static void drop(private_server *p, peer *e) {
                         p->peers[i] = p->peers[--p->n_peers];
                         break;
                 }
-        loop_remove_fd(p->l, e->fd);
+        /* close() takes it out of the epoll set: no EPOLL_CTL_DEL. */
+        loop_forget_fd(p->l, e->fd);
         (void) close(e->fd);
         peer_free(e);
 }
@@ -143,11 +144,18 @@ static int queue_line(peer *e, const char *line) {
         return queue(e, line, strlen(line));
 }
 
+/* Serials are never 0, also after 2^32 replies on one connection. */
+static uint32_t next_serial(peer *e) {
+        if (++e->serial == 0)
+                e->serial = 1;
+        return e->serial;
+}
+
 static int queue_message(peer *e, DBusMessage *m) {
         char *wire;
         int len;
 
-        dbus_message_set_serial(m, ++e->serial);
+        dbus_message_set_serial(m, next_serial(e));
         if (!dbus_message_marshal(m, &wire, &len))
                 return -ENOMEM;
         int r = queue(e, wire, (size_t) len);
@@ -320,10 +328,12 @@ static int authenticate_fast(peer *e, size_t len) {
         int r = wire_parse((const uint8_t *) e->in, len, &h, &body);
         if (r < 0)
                 return r;
-        r = manager_authenticate_wire(e->srv->m, e->uid, &h, &body, e->serial + 1, &out, &out_len);
+        uint32_t serial = e->serial;
+        r = manager_authenticate_wire(e->srv->m, e->uid, &h, &body, next_serial(e), &out, &out_len);
+        if (r == -EBADMSG)
+                e->serial = serial; /* not answered here */
         if (r < 0)
                 return r;
-        e->serial++;
         if (!(h.flags & WIRE_FLAG_NO_REPLY_EXPECTED))
                 r = queue(e, out, out_len);
         erase_mem(out, out_len);
@@ -400,9 +410,13 @@ static void on_peer(loop *l, int fd, uint32_t revents, void *userdata) {
         if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
                 size_t got = 0;
                 while (r == 0 && got < PEER_READ_CHUNK) {
+                        /* Room for a whole message: process() takes each as
+                         * soon as it is complete. */
                         if ((r = reserve(&e->in, &e->in_cap, e->in_len, 4096,
-                                         PEER_MAX_MESSAGE + 4096)) < 0)
+                                         PEER_MAX_MESSAGE + 4096)) < 0) {
+                                r = r == -E2BIG ? -EMSGSIZE : r;
                                 break;
+                        }
                         ssize_t n =
                                 recv(fd, e->in + e->in_len, e->in_cap - e->in_len, MSG_DONTWAIT);
                         if (n < 0 && errno == EINTR)
@@ -493,6 +507,9 @@ static void on_listen(loop *l, int fd, uint32_t revents, void *userdata) {
                 return;
         }
         p->peers[p->n_peers++] = e;
+        /* A client sends its handshake and first call right after
+         * connect(): read them now rather than after another epoll_wait(). */
+        on_peer(l, cfd, EPOLLIN, e);
 }
 
 void private_expire(private_server *p) {
