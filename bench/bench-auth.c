@@ -5,15 +5,19 @@
  * calls each), and report the rate and the latency percentiles.
  *
  *   bench-auth (--socket PATH | --bus ADDRESS) [--clients K]
- *              [--seconds T | --count N] [--op auth|ping|list|create]
+ *              [--seconds T | --count N] [--op auth|ping|connect|list|create]
  *              [--creds FILE] [--user NAME] [--service NAME] [--label TEXT]
  *
  * Operations:
  *   auth    Authenticate with the credentials of FILE ("ID:SECRET" lines),
  *           client i starting at line i and going round them
- *   ping    org.freedesktop.DBus.Peer.Ping on the daemon's object: the
- *           round trip of the same transport with no work behind it, the
- *           baseline of auth
+ *   ping    org.freedesktop.DBus.Peer.Ping on the daemon's object, over
+ *           the library's own transport: the round trip with no work
+ *           behind it, the baseline of auth
+ *   connect a fresh connection per call, and on it one call with no work
+ *           behind it: Peer.Ping to the daemon on the private socket;
+ *           Hello and GetId to the bus daemon itself on a bus (accesskeyd
+ *           plays no part): the floor under a login's connection
  *   list    ListKeys of the caller's own keys
  *   create  CreateKey (one durable commit each)
  *
@@ -30,12 +34,13 @@
 #include <time.h>
 
 #include "accesskey.h"
+#include "peer.h"
 
 #define MAX_CLIENTS 256
 #define MAX_CREDS 4096
 #define TIMEOUT_MS 10000
 
-typedef enum op { OP_AUTH, OP_PING, OP_LIST, OP_CREATE } op;
+typedef enum op { OP_AUTH, OP_PING, OP_CONNECT, OP_LIST, OP_CREATE } op;
 
 static struct {
         const char *socket_path, *bus, *user, *service, *label;
@@ -73,50 +78,50 @@ static void note_error(client *cl, int r, const char *msg) {
         }
 }
 
-/* A raw connection for ping: to the peer socket, or to the bus (Hello). */
-static DBusConnection *open_raw(void) {
-        DBusError e = DBUS_ERROR_INIT;
-        char address[4200];
-        if (cfg.socket_path)
-                snprintf(address, sizeof(address), "unix:path=%s", cfg.socket_path);
-        else
-                snprintf(address, sizeof(address), "%s", cfg.bus);
-        DBusConnection *c = dbus_connection_open_private(address, &e);
-        if (!c) {
-                fprintf(stderr, "bench-auth: %s: %s\n", address, e.message);
-                dbus_error_free(&e);
-                return NULL;
-        }
-        dbus_connection_set_exit_on_disconnect(c, FALSE);
-        if (!cfg.socket_path && !dbus_bus_register(c, &e)) {
-                fprintf(stderr, "bench-auth: Hello: %s\n", e.message);
-                dbus_error_free(&e);
-                dbus_connection_close(c);
-                dbus_connection_unref(c);
-                return NULL;
-        }
+/* A connection of the library's transport, without the library's calls:
+ * to the private socket, or to the bus. */
+static peer_conn *open_raw(void) {
+        peer_conn *c = NULL;
+        int r = cfg.socket_path ? peer_connect(cfg.socket_path, &c) : peer_connect_bus(cfg.bus, &c);
+        if (r < 0)
+                fprintf(stderr, "bench-auth: %s: %s\n", cfg.socket_path ? cfg.socket_path : cfg.bus, strerror(-r));
         return c;
 }
 
-static int do_ping(DBusConnection *c, client *cl) {
-        DBusError e = DBUS_ERROR_INIT;
-        DBusMessage *m = dbus_message_new_method_call(cfg.socket_path ? NULL : "org.accesskey.KeyStore1",
-                                                      "/org/accesskey/KeyStore1", "org.freedesktop.DBus.Peer",
-                                                      "Ping");
+/* One call with no work behind it: Peer.Ping to the daemon on the
+ * private socket; on a bus, GetId to the bus daemon when to_bus (the first
+ * call also says Hello), else Peer.Ping to the daemon through the bus. */
+static int do_ping(peer_conn *c, client *cl, bool to_bus) {
+        DBusMessage *m =
+                to_bus ? dbus_message_new_method_call(DBUS_SERVICE_DBUS, DBUS_PATH_DBUS, DBUS_INTERFACE_DBUS, "GetId")
+                       : dbus_message_new_method_call(cfg.socket_path ? NULL : "org.accesskey.KeyStore1",
+                                                      "/org/accesskey/KeyStore1", "org.freedesktop.DBus.Peer", "Ping");
+        DBusMessage *reply = NULL;
         if (!m)
                 return -ENOMEM;
-        DBusMessage *reply = dbus_connection_send_with_reply_and_block(c, m, TIMEOUT_MS, &e);
+        int r = peer_call(c, m, TIMEOUT_MS, &reply);
         dbus_message_unref(m);
-        if (!reply) {
-                note_error(cl, -EIO, e.message);
-                dbus_error_free(&e);
-                return -EIO;
-        }
-        dbus_message_unref(reply);
-        return 0;
+        if (r == 0 && dbus_message_get_type(reply) == DBUS_MESSAGE_TYPE_ERROR)
+                r = -EIO;
+        if (reply)
+                dbus_message_unref(reply);
+        if (r < 0)
+                note_error(cl, r, strerror(-r));
+        return r;
 }
 
-static int do_one(ak_client *ak, DBusConnection *raw, client *cl, size_t i) {
+static int do_connect(client *cl) {
+        peer_conn *c = open_raw();
+        if (!c) {
+                note_error(cl, -ECONNREFUSED, "cannot connect");
+                return -ECONNREFUSED;
+        }
+        int r = do_ping(c, cl, !cfg.socket_path);
+        peer_close(c);
+        return r;
+}
+
+static int do_one(ak_client *ak, peer_conn *raw, client *cl, size_t i) {
         int r = 0;
         switch (cfg.op) {
         case OP_AUTH: {
@@ -131,7 +136,9 @@ static int do_one(ak_client *ak, DBusConnection *raw, client *cl, size_t i) {
                 break;
         }
         case OP_PING:
-                return do_ping(raw, cl);
+                return do_ping(raw, cl, false);
+        case OP_CONNECT:
+                return do_connect(cl);
         case OP_LIST: {
                 ak_key **keys = NULL;
                 size_t n = 0;
@@ -157,12 +164,12 @@ static int do_one(ak_client *ak, DBusConnection *raw, client *cl, size_t i) {
 static void *run(void *userdata) {
         client *cl = userdata;
         ak_client *ak = NULL;
-        DBusConnection *raw = NULL;
+        peer_conn *raw = NULL;
         int r = 0;
 
         if (cfg.op == OP_PING)
                 r = (raw = open_raw()) ? 0 : -ECONNREFUSED;
-        else
+        else if (cfg.op != OP_CONNECT)
                 r = ak_client_open(cfg.socket_path ? NULL : cfg.bus, cfg.socket_path, TIMEOUT_MS, &ak);
         if (r < 0)
                 note_error(cl, r, "cannot connect");
@@ -185,10 +192,7 @@ static void *run(void *userdata) {
                 }
                 cl->lat[cl->n++] = t1 - t0;
         }
-        if (raw) {
-                dbus_connection_close(raw);
-                dbus_connection_unref(raw);
-        }
+        peer_close(raw);
         ak_client_close(ak);
         return NULL;
 }
@@ -276,6 +280,8 @@ int main(int argc, char **argv) {
                 cfg.op = OP_AUTH;
         else if (!strcmp(op_name, "ping"))
                 cfg.op = OP_PING;
+        else if (!strcmp(op_name, "connect"))
+                cfg.op = OP_CONNECT;
         else if (!strcmp(op_name, "list"))
                 cfg.op = OP_LIST;
         else if (!strcmp(op_name, "create"))
