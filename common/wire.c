@@ -361,9 +361,11 @@ bool wire_at_end(const wire_reader *r) {
 static bool valid_field(uint8_t code, const char *s) {
         switch (code) {
         case FIELD_PATH:
-                return dbus_validate_path(s, NULL);
+                /* libdbus refuses messages that claim its local path and
+                 * interface, which only it may use. */
+                return dbus_validate_path(s, NULL) && !streq(s, DBUS_PATH_LOCAL);
         case FIELD_INTERFACE:
-                return dbus_validate_interface(s, NULL);
+                return dbus_validate_interface(s, NULL) && !streq(s, DBUS_INTERFACE_LOCAL);
         case FIELD_MEMBER:
                 return dbus_validate_member(s, NULL);
         case FIELD_ERROR_NAME:

@@ -38,6 +38,11 @@ struct loop {
         size_t n_timers;
         DBusConnection **conns;
         size_t n_conns;
+        struct idle {
+                loop_idle_fn fn;
+                void *userdata;
+        } *idles;
+        size_t n_idles;
         bool quit;
         int code;
 };
@@ -66,6 +71,7 @@ loop *loop_free(loop *l) {
         free(l->by_fd);
         free(l->timers);
         free(l->conns);
+        free(l->idles);
         close(l->epfd);
         free(l);
         return NULL;
@@ -248,7 +254,40 @@ int loop_add_fd(loop *l, int fd, uint32_t events, loop_fd_fn fn, void *userdata)
         s->fn = fn;
         s->userdata = userdata;
         s->events = events;
-        return source_sync(l, s);
+        int r = source_sync(l, s);
+        if (r < 0) {
+                /* Leave nothing that points to userdata, which the caller
+                 * is about to free. */
+                s->fn = NULL;
+                s->userdata = NULL;
+                (void) source_sync(l, s);
+        }
+        return r;
+}
+
+int loop_add_idle(loop *l, loop_idle_fn fn, void *userdata) {
+        struct idle *n = realloc(l->idles, (l->n_idles + 1) * sizeof(*n));
+        if (!n)
+                return -ENOMEM;
+        l->idles = n;
+        l->idles[l->n_idles++] = (struct idle){ fn, userdata };
+        return 0;
+}
+
+void loop_remove_idle(loop *l, loop_idle_fn fn, void *userdata) {
+        for (size_t i = 0; i < l->n_idles; i++)
+                if (l->idles[i].fn == fn && l->idles[i].userdata == userdata) {
+                        l->idles[i] = l->idles[--l->n_idles];
+                        return;
+                }
+}
+
+/* Whether an idle hook has work left. */
+static bool run_idles(loop *l) {
+        bool busy = false;
+        for (size_t i = 0; i < l->n_idles; i++)
+                busy |= l->idles[i].fn(l, l->idles[i].userdata);
+        return busy;
 }
 
 int loop_set_fd_events(loop *l, int fd, uint32_t events) {
@@ -395,9 +434,10 @@ int loop_run(loop *l) {
 
         while (!l->quit) {
                 dispatch_all(l);
+                bool busy = run_idles(l);
                 if (l->quit)
                         break;
-                int n = epoll_wait(l->epfd, evs, ELEMENTSOF(evs), next_timeout_ms(l));
+                int n = epoll_wait(l->epfd, evs, ELEMENTSOF(evs), busy ? 0 : next_timeout_ms(l));
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;

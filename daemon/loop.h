@@ -7,12 +7,16 @@
 #pragma once
 
 #include <dbus/dbus.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct loop loop;
 
 typedef void (*loop_fd_fn)(loop *l, int fd, uint32_t revents, void *userdata);
 typedef void (*loop_timer_fn)(loop *l, void *userdata);
+/* Runs once an iteration, before the loop waits; true: it has work left,
+ * so the loop does not sleep. */
+typedef bool (*loop_idle_fn)(loop *l, void *userdata);
 
 int loop_new(loop **ret);
 loop *loop_free(loop *l);
@@ -34,6 +38,8 @@ void loop_remove_fd(loop *l, int fd);
  * that was never duplicated (close() takes it out of the epoll set). */
 void loop_forget_fd(loop *l, int fd);
 int loop_add_timer(loop *l, uint64_t interval_usec, loop_timer_fn fn, void *userdata);
+int loop_add_idle(loop *l, loop_idle_fn fn, void *userdata);
+void loop_remove_idle(loop *l, loop_idle_fn fn, void *userdata);
 
 /* Runs until loop_quit(); returns the code given to it. */
 int loop_run(loop *l);

@@ -134,6 +134,7 @@ static void reload(void) {
         mgr.cfg = c;
         /* Group memberships may have changed with the admin group. */
         caller_cache_clear(mgr.callers);
+        mgr.generation++;
         log_info("configuration reloaded from %s", opts->config_path);
         expiry_scan(&mgr);
 }

@@ -810,17 +810,39 @@ static int method_authenticate(call *c, DBusMessage **ret) {
         return 0;
 }
 
-int manager_authenticate_wire(manager *m, uint32_t uid, const wire_header *h, wire_reader *body, uint32_t serial,
-                              uint8_t **ret, size_t *ret_len) {
+bool manager_is_authenticate(const wire_header *h) {
+        return h->type == WIRE_METHOD_CALL && streq(h->path, AK_OBJECT_PATH) && streq(h->member, "Authenticate") &&
+               (!h->interface || streq(h->interface, AK_MANAGER_INTERFACE));
+}
+
+/* An error message in reply to h: the error of c for r. */
+static int wire_error(call *c, int r, const wire_header *h, uint32_t serial, uint8_t **ret, size_t *ret_len) {
+        _cleanup_(wire_writer_done) wire_writer w = {};
+        wire_header reply = { .type = WIRE_ERROR,
+                              .serial = serial,
+                              .reply_serial = h->serial,
+                              .destination = h->sender,
+                              .signature = "s" };
+        const char *text = error_of(c, r, "Authenticate", &reply.error_name);
+        wire_put_string(&w, text);
+        if (w.error == -EINVAL) {
+                /* A message cut inside a UTF-8 sequence: the plain one. */
+                wire_writer_done(&w);
+                wire_put_string(&w, ak_error_text(r));
+        }
+        return wire_message(&reply, &w, ret, ret_len);
+}
+
+int manager_authenticate_wire(manager *m, const caller *who, const wire_header *h, wire_reader *body,
+                              uint32_t serial, uint8_t **ret, size_t *ret_len) {
         _cleanup_(auth_request_clear) auth_request q = {};
         _cleanup_(auth_reply_clear) auth_reply a = {};
         _cleanup_(wire_writer_done) wire_writer w = {};
         dict_field fields[AUTH_FIELDS];
         const char *id, *secret, *bad, *reason;
-        call c = { .m = m, .who = { uid, uid_is_admin(uid, m->cfg.admin_group) } };
+        call c = { .m = m, .who = *who };
 
-        if (h->type != WIRE_METHOD_CALL || !streq(h->path, AK_OBJECT_PATH) || !streq(h->member, "Authenticate") ||
-            (h->interface && !streq(h->interface, AK_MANAGER_INTERFACE)) || !streq(strempty(h->signature), "ssa{sv}"))
+        if (!manager_is_authenticate(h) || !streq(strempty(h->signature), "ssa{sv}"))
                 return -EBADMSG;
         /* Anything short of a well-formed request goes the long way, through
          * libdbus and dict_read(), which refuse it as they always did. */
@@ -830,24 +852,23 @@ int manager_authenticate_wire(manager *m, uint32_t uid, const wire_header *h, wi
                 return -EBADMSG;
 
         int r = authenticate(&c, id, secret, &q, &a);
-        wire_header reply = { .serial = serial, .reply_serial = h->serial, .destination = h->sender };
-        if (r == 0) {
-                reply.type = WIRE_METHOD_RETURN;
-                reply.signature = "a{sv}";
-                auth_reply_fields(&a, fields);
-                wire_put_dict(&w, fields, AUTH_FIELDS);
-        } else {
-                const char *text = error_of(&c, r, "Authenticate", &reply.error_name);
-                reply.type = WIRE_ERROR;
-                reply.signature = "s";
-                wire_put_string(&w, text);
-                if (w.error == -EINVAL) {
-                        /* A message cut inside a UTF-8 sequence: the plain one. */
-                        wire_writer_done(&w);
-                        wire_put_string(&w, ak_error_text(r));
-                }
-        }
-        return wire_message(&reply, &w, ret, ret_len);
+        if (r < 0)
+                return wire_error(&c, r, h, serial, ret, ret_len);
+        wire_header reply = { .type = WIRE_METHOD_RETURN,
+                              .serial = serial,
+                              .reply_serial = h->serial,
+                              .destination = h->sender,
+                              .signature = "a{sv}" };
+        auth_reply_fields(&a, fields);
+        wire_put_dict(&w, fields, AUTH_FIELDS);
+        r = wire_message(&reply, &w, ret, ret_len);
+        /* The login was decided and logged: the caller gets an answer, not
+         * a dropped connection it would retry on the bus (an owner name
+         * that is not UTF-8, or no memory). */
+        if (r < 0 && r != -ENOMEM)
+                r = wire_error(&c, fail(&c, -EIO, "accesskeyd cannot send the result of this login"), h, serial,
+                               ret, ret_len);
+        return r;
 }
 
 static const char std_interfaces_xml[] =
@@ -1118,11 +1139,10 @@ DBusHandlerResult manager_handle(manager *m, DBusConnection *conn, DBusMessage *
         return DBUS_HANDLER_RESULT_HANDLED;
 }
 
-DBusHandlerResult manager_handle_peer(manager *m, uint32_t uid, DBusMessage *msg, DBusMessage **ret_reply) {
+DBusHandlerResult manager_handle_peer(manager *m, const caller *who, DBusMessage *msg, DBusMessage **ret_reply) {
         const method *found = lookup(msg);
         if (!found)
                 return DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
-        caller who = { uid, uid_is_admin(uid, m->cfg.admin_group) };
-        *ret_reply = run(m, found, &who, msg);
+        *ret_reply = run(m, found, who, msg);
         return DBUS_HANDLER_RESULT_HANDLED;
 }

@@ -23,20 +23,25 @@ typedef struct manager {
         config cfg;
         ratelimit *failures;
         DBusConnection *bus; /* for signals; NULL until connected */
+        unsigned generation; /* bumped on every reload: cached callers are stale */
 } manager;
 
 /* Handles a call from the bus to the daemon's objects (any interface) and
  * sends its reply; returns NOT_YET_HANDLED for what it does not know. */
 DBusHandlerResult manager_handle(manager *m, DBusConnection *conn, DBusMessage *msg);
 
-/* The same for a call on the private socket from uid (SO_PEERCRED): the
- * reply, if any, is left in *ret_reply for the caller to send. */
-DBusHandlerResult manager_handle_peer(manager *m, uint32_t uid, DBusMessage *msg, DBusMessage **ret_reply);
+/* The same for a call on the private socket from who (its SO_PEERCRED
+ * UID): the reply, if any, is left in *ret_reply for the caller to send. */
+DBusHandlerResult manager_handle_peer(manager *m, const caller *who, DBusMessage *msg, DBusMessage **ret_reply);
 
-/* Authenticate from uid on the private socket, read and answered on the
+/* Whether h is an Authenticate call, which manager_authenticate_wire()
+ * may take. */
+bool manager_is_authenticate(const wire_header *h);
+
+/* Authenticate from who on the private socket, read and answered on the
  * wire without libdbus (h and body: the parsed call; serial: the reply's).
  * 0 with the reply message (a return or an error) in *ret, malloc'ed;
  * -EBADMSG when the message is not a well-formed Authenticate, which then
  * goes to manager_handle_peer() as any other call; -ENOMEM. */
-int manager_authenticate_wire(manager *m, uint32_t uid, const wire_header *h, wire_reader *body, uint32_t serial,
-                              uint8_t **ret, size_t *ret_len);
+int manager_authenticate_wire(manager *m, const caller *who, const wire_header *h, wire_reader *body,
+                              uint32_t serial, uint8_t **ret, size_t *ret_len);

@@ -42,9 +42,17 @@
 /* The longest SASL line, and how many refusals a client gets. */
 #define PEER_MAX_AUTH_LINE 1024
 #define PEER_MAX_AUTH_TRIES 8
-/* Bytes read from one peer per wakeup, so that one busy client does not
- * starve the others. */
+/* Bytes read from, and messages handled for, one peer per wakeup, so that
+ * one busy client does not starve the others; what is left waits for the
+ * next turn of the loop. */
 #define PEER_READ_CHUNK 65536
+#define PEER_MESSAGES_PER_TURN 32
+/* Slots that only root's connections (sshd, su, login) may take, so that
+ * users, with however many UIDs (subordinate ones included), cannot shut
+ * logins out. */
+#define PRIVATE_ROOT_RESERVE 256
+/* An input buffer this large is given back once empty. */
+#define PEER_KEEP_BUFFER 65536
 
 typedef enum peer_state {
         PEER_NUL,  /* waiting for the credentials byte */
@@ -62,9 +70,13 @@ typedef struct peer {
         unsigned tries;
         dbus_uint32_t serial;
         uint32_t events;
-        char *in;
-        size_t in_len, in_cap;
-        char *out;
+        bool pending;   /* whole messages left for the next turn */
+        bool who_known; /* who is valid for manager generation who_gen */
+        unsigned who_gen;
+        caller who;
+        char *in; /* unread input is in[in_off, in_len) */
+        size_t in_off, in_len, in_cap;
+        char *out; /* unsent output is out[out_off, out_len) */
         size_t out_off, out_len, out_cap;
 } peer;
 
@@ -74,6 +86,8 @@ struct private_server {
         int fd;
         char *path;
         bool paused; /* out of descriptors: not accepting until the next expire */
+        uint64_t warned_at;
+        unsigned suppressed; /* warnings not logged since warned_at */
         char guid[33];
         peer **peers;
         size_t n_peers;
@@ -103,6 +117,24 @@ static void drop(private_server *p, peer *e) {
         peer_free(e);
 }
 
+/* Any local user can make these warnings: at most one a second. */
+#define peer_warning(p, fmt, ...)                                                                  \
+        do {                                                                                       \
+                uint64_t now_ = mono_usec();                                                       \
+                if (now_ - (p)->warned_at >= USEC_PER_SEC) {                                       \
+                        if ((p)->suppressed)                                                       \
+                                log_warning("private socket: " fmt                                 \
+                                            " (and %u more warnings in the last "                  \
+                                            "second)",                                             \
+                                            ##__VA_ARGS__, (p)->suppressed);                       \
+                        else                                                                       \
+                                log_warning("private socket: " fmt, ##__VA_ARGS__);                \
+                        (p)->warned_at = now_;                                                     \
+                        (p)->suppressed = 0;                                                       \
+                } else                                                                             \
+                        (p)->suppressed++;                                                         \
+        } while (0)
+
 /* Makes room for n more bytes at the end of a buffer of at most max. */
 static int reserve(char **buf, size_t *cap, size_t len, size_t n, size_t max) {
         if (*cap - len >= n)
@@ -124,7 +156,9 @@ static int reserve(char **buf, size_t *cap, size_t len, size_t n, size_t max) {
         return 0;
 }
 
-/* Queues bytes for the peer; -E2BIG when it is not reading its replies. */
+/* Queues bytes for the peer.  The backlog is checked before each message
+ * is handled (see process()), so one reply may pass PEER_MAX_OUTGOING:
+ * ListKeys of many keys is larger. */
 static int queue(peer *e, const void *data, size_t n) {
         if (e->out_off > 0) {
                 memmove(e->out, e->out + e->out_off, e->out_len - e->out_off);
@@ -132,7 +166,7 @@ static int queue(peer *e, const void *data, size_t n) {
                 e->out_len -= e->out_off;
                 e->out_off = 0;
         }
-        int r = reserve(&e->out, &e->out_cap, e->out_len, n, PEER_MAX_OUTGOING);
+        int r = reserve(&e->out, &e->out_cap, e->out_len, n, PEER_MAX_OUTGOING + WIRE_MESSAGE_MAX);
         if (r < 0)
                 return r;
         memcpy(e->out + e->out_len, data, n);
@@ -191,10 +225,27 @@ static int flush(peer *e) {
         return 0;
 }
 
+/* The first n bytes of the unread input are done with: wiped, and
+ * skipped (compact() moves the rest, once a turn). */
 static void consume(peer *e, size_t n) {
-        memmove(e->in, e->in + n, e->in_len - n);
-        erase_mem(e->in + e->in_len - n, n);
-        e->in_len -= n;
+        erase_mem(e->in + e->in_off, n);
+        e->in_off += n;
+}
+
+static void compact(peer *e) {
+        size_t left = e->in_len - e->in_off;
+        if (e->in_off > 0) {
+                memmove(e->in, e->in + e->in_off, left);
+                erase_mem(e->in + left, e->in_off);
+                e->in_len = left;
+                e->in_off = 0;
+        }
+        if (left == 0 && e->in_cap > PEER_KEEP_BUFFER) {
+                erase_mem(e->in, e->in_cap);
+                free(e->in);
+                e->in = NULL;
+                e->in_cap = e->in_len = 0;
+        }
 }
 
 static int hex_digit(char c) {
@@ -296,6 +347,18 @@ static DBusMessage *peer_interface(DBusMessage *msg) {
         return NULL;
 }
 
+/* Who the peer is, for the Manager: its UID, and whether it is an
+ * administrator, looked up once a connection (and again after a reload). */
+static const caller *peer_caller(peer *e) {
+        manager *m = e->srv->m;
+        if (!e->who_known || e->who_gen != m->generation) {
+                e->who = (caller){ e->uid, uid_is_admin(e->uid, m->cfg.admin_group) };
+                e->who_gen = m->generation;
+                e->who_known = true;
+        }
+        return &e->who;
+}
+
 static int handle_message(peer *e, DBusMessage *msg) {
         DBusMessage *reply = NULL;
 
@@ -303,7 +366,7 @@ static int handle_message(peer *e, DBusMessage *msg) {
                 return 0;
         if (streq(strempty(dbus_message_get_interface(msg)), DBUS_INTERFACE_PEER))
                 reply = peer_interface(msg);
-        else if (manager_handle_peer(e->srv->m, e->uid, msg, &reply) ==
+        else if (manager_handle_peer(e->srv->m, peer_caller(e), msg, &reply) ==
                  DBUS_HANDLER_RESULT_NOT_YET_HANDLED)
                 reply = dbus_message_new_error_printf(
                         msg, DBUS_ERROR_UNKNOWN_METHOD, "no method %s.%s with signature '%s' on %s",
@@ -319,17 +382,20 @@ static int handle_message(peer *e, DBusMessage *msg) {
 /* Authenticate, the call of every login, read and answered without
  * libdbus; -EBADMSG for any other message (or one the wire reader does
  * not take), which then goes through libdbus. */
-static int authenticate_fast(peer *e, size_t len) {
+static int authenticate_fast(peer *e, const char *msg, size_t len) {
         wire_header h;
         wire_reader body;
         uint8_t *out;
         size_t out_len;
 
-        int r = wire_parse((const uint8_t *) e->in, len, &h, &body);
+        int r = wire_parse((const uint8_t *) msg, len, &h, &body);
         if (r < 0)
                 return r;
+        if (!manager_is_authenticate(&h))
+                return -EBADMSG;
         uint32_t serial = e->serial;
-        r = manager_authenticate_wire(e->srv->m, e->uid, &h, &body, next_serial(e), &out, &out_len);
+        r = manager_authenticate_wire(e->srv->m, peer_caller(e), &h, &body, next_serial(e), &out,
+                                      &out_len);
         if (r == -EBADMSG)
                 e->serial = serial; /* not answered here */
         if (r < 0)
@@ -341,43 +407,58 @@ static int authenticate_fast(peer *e, size_t len) {
         return r;
 }
 
-/* Works through what the peer sent.  A negative return: drop it. */
-static int process(peer *e) {
-        for (;;) {
+/* Handles at most budget of the peer's whole messages (and SASL lines).
+ * 1: some are left for the next turn; 0: it waits for more input; a
+ * negative errno: drop it. */
+static int process(peer *e, unsigned budget) {
+        private_server *p = e->srv;
+
+        for (unsigned done = 0;; done++) {
+                char *in = e->in + e->in_off;
+                size_t len = e->in_len - e->in_off;
+
+                if (done >= budget)
+                        return len > 0;
                 if (e->state == PEER_NUL) {
-                        if (e->in_len == 0)
+                        if (len == 0)
                                 return 0;
                         /* The credentials byte: always NUL on Linux. */
-                        if (e->in[0] != 0)
+                        if (in[0] != 0)
                                 return -EPROTO;
                         consume(e, 1);
                         e->state = PEER_AUTH;
                 } else if (e->state == PEER_AUTH) {
-                        char *eol = e->in_len ? memmem(e->in, e->in_len, "\r\n", 2) : NULL;
+                        char *eol = len ? memmem(in, MIN(len, (size_t) PEER_MAX_AUTH_LINE + 2),
+                                                 "\r\n", 2)
+                                        : NULL;
                         if (!eol)
-                                return e->in_len > PEER_MAX_AUTH_LINE ? -EPROTO : 0;
-                        size_t len = (size_t) (eol - e->in);
-                        int r = len > PEER_MAX_AUTH_LINE ? -EPROTO : auth_line(e, e->in, len);
-                        consume(e, len + 2);
+                                return len > PEER_MAX_AUTH_LINE ? -EPROTO : 0;
+                        size_t n = (size_t) (eol - in);
+                        int r = auth_line(e, in, n);
+                        consume(e, n + 2);
                         if (r < 0)
                                 return r;
                 } else {
-                        if (e->in_len < 16)
+                        if (len < WIRE_HEADER_MIN)
                                 return 0;
                         int need = dbus_message_demarshal_bytes_needed(
-                                e->in, (int) MIN(e->in_len, (size_t) INT32_MAX));
+                                in, (int) MIN(len, (size_t) INT32_MAX));
                         if (need < 0)
                                 return -EBADMSG;
                         if (need > PEER_MAX_MESSAGE) {
-                                log_warning(
-                                        "private socket: a client of UID %u sent a message of %d bytes (at most "
-                                        "%d); dropped",
+                                peer_warning(
+                                        p,
+                                        "a client of UID %u sent a message of %d bytes (at most %d); dropped",
                                         e->uid, need, PEER_MAX_MESSAGE);
                                 return -EMSGSIZE;
                         }
-                        if (need == 0 || (size_t) need > e->in_len)
+                        if (need == 0 || (size_t) need > len)
                                 return 0;
-                        int r = authenticate_fast(e, (size_t) need);
+                        /* A client that does not read its replies is not
+                         * served more. */
+                        if (e->out_len - e->out_off > PEER_MAX_OUTGOING)
+                                return -E2BIG;
+                        int r = authenticate_fast(e, in, (size_t) need);
                         if (r != -EBADMSG) {
                                 consume(e, (size_t) need);
                                 if (r < 0)
@@ -385,11 +466,12 @@ static int process(peer *e) {
                                 continue;
                         }
                         DBusError err = DBUS_ERROR_INIT;
-                        DBusMessage *msg = dbus_message_demarshal(e->in, need, &err);
+                        DBusMessage *msg = dbus_message_demarshal(in, need, &err);
                         consume(e, (size_t) need);
                         if (!msg) {
-                                log_warning(
-                                        "private socket: a client of UID %u sent a malformed message (%s); dropped",
+                                peer_warning(
+                                        p,
+                                        "a client of UID %u sent a malformed message (%s); dropped",
                                         e->uid, err.message ? err.message : "out of memory");
                                 dbus_error_free(&err);
                                 return -EBADMSG;
@@ -402,49 +484,75 @@ static int process(peer *e) {
         }
 }
 
+/* After a turn: sends what is queued, keeps the rest for later, or drops
+ * the peer (r < 0).  false when the peer is gone. */
+static bool settle(peer *e, int r) {
+        private_server *p = e->srv;
+
+        if (r >= 0) {
+                e->pending = r > 0;
+                compact(e);
+                r = flush(e);
+        }
+        if (r == -E2BIG)
+                peer_warning(p, "a client of UID %u does not read its replies; dropped", e->uid);
+        if (r < 0) {
+                drop(p, e);
+                return false;
+        }
+        return true;
+}
+
 static void on_peer(loop *l, int fd, uint32_t revents, void *userdata) {
         peer *e = userdata;
-        private_server *p = e->srv;
         int r = 0;
 
-        if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-                size_t got = 0;
-                while (r == 0 && got < PEER_READ_CHUNK) {
-                        /* Room for a whole message: process() takes each as
-                         * soon as it is complete. */
-                        if ((r = reserve(&e->in, &e->in_cap, e->in_len, 4096,
-                                         PEER_MAX_MESSAGE + 4096)) < 0) {
-                                r = r == -E2BIG ? -EMSGSIZE : r;
-                                break;
-                        }
-                        ssize_t n =
-                                recv(fd, e->in + e->in_len, e->in_cap - e->in_len, MSG_DONTWAIT);
+        /* One read a wakeup, of at most PEER_READ_CHUNK; epoll is
+         * level-triggered, so what is left in the socket wakes us again. */
+        if ((revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !e->pending) {
+                compact(e);
+                /* Room for a whole message at most: process() takes each
+                 * as soon as it is complete. */
+                if ((r = reserve(&e->in, &e->in_cap, e->in_len, 4096,
+                                 PEER_MAX_MESSAGE + PEER_READ_CHUNK)) < 0)
+                        r = r == -E2BIG ? -EMSGSIZE : r;
+                for (; r == 0;) {
+                        ssize_t n = recv(fd, e->in + e->in_len,
+                                         MIN(e->in_cap - e->in_len, (size_t) PEER_READ_CHUNK),
+                                         MSG_DONTWAIT);
                         if (n < 0 && errno == EINTR)
                                 continue;
                         if (n < 0 && errno == EAGAIN)
                                 break;
-                        if (n <= 0) {
+                        if (n <= 0)
                                 r = n == 0 ? -ECONNRESET : -errno;
-                                break;
-                        }
-                        bool drained = (size_t) n < e->in_cap - e->in_len;
-                        e->in_len += (size_t) n;
-                        got += (size_t) n;
-                        /* Replies go out as requests come in. */
-                        r = process(e);
-                        /* A short read emptied the socket: spare the recv()
-                         * that would say EAGAIN (epoll is level-triggered). */
-                        if (drained)
-                                break;
+                        else
+                                e->in_len += (size_t) n;
+                        break;
                 }
         }
         if (r == 0)
-                r = flush(e);
-        if (r == -E2BIG)
-                log_warning("private socket: a client of UID %u does not read its replies; dropped",
-                            e->uid);
-        if (r < 0)
-                drop(p, e);
+                r = process(e, PEER_MESSAGES_PER_TURN);
+        (void) settle(e, r);
+}
+
+/* Peers with whole messages left over get another turn each time round the
+ * loop, before it sleeps. */
+static bool on_idle(loop *l, void *userdata) {
+        private_server *p = userdata;
+        bool busy = false;
+        for (size_t i = 0; i < p->n_peers;) {
+                peer *e = p->peers[i];
+                if (!e->pending) {
+                        i++;
+                        continue;
+                }
+                if (!settle(e, process(e, PEER_MESSAGES_PER_TURN)))
+                        continue; /* dropped: the last entry moved here */
+                busy |= e->pending;
+                i++;
+        }
+        return busy;
 }
 
 static size_t peers_of(const private_server *p, uint32_t uid) {
@@ -469,7 +577,7 @@ static void on_listen(loop *l, int fd, uint32_t revents, void *userdata) {
                         if (loop_set_fd_events(p->l, fd, 0) == 0)
                                 p->paused = true;
                 } else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-                        log_warning("private socket: accept: %m");
+                        peer_warning(p, "accept: %m");
                 return;
         }
         struct ucred cred;
@@ -478,15 +586,16 @@ static void on_listen(loop *l, int fd, uint32_t revents, void *userdata) {
                 (void) close(cfd);
                 return;
         }
-        if (p->n_peers >= PRIVATE_MAX_CONNECTIONS) {
-                log_warning("private socket: %d connections open; refusing another",
-                            PRIVATE_MAX_CONNECTIONS);
+        if (p->n_peers >= PRIVATE_MAX_CONNECTIONS ||
+            (cred.uid != 0 && p->n_peers >= PRIVATE_MAX_CONNECTIONS - PRIVATE_ROOT_RESERVE)) {
+                peer_warning(p, "%zu connections open; refusing another of UID %u", p->n_peers,
+                             (unsigned) cred.uid);
                 (void) close(cfd);
                 return;
         }
         if (cred.uid != 0 && peers_of(p, cred.uid) >= PEER_MAX_PER_UID) {
-                log_warning("private socket: UID %u holds %d connections already; dropping another",
-                            (unsigned) cred.uid, PEER_MAX_PER_UID);
+                peer_warning(p, "UID %u holds %d connections already; dropping another",
+                             (unsigned) cred.uid, PEER_MAX_PER_UID);
                 (void) close(cfd);
                 return;
         }
@@ -588,7 +697,8 @@ int private_start(loop *l, manager *m, const char *path, private_server **ret) {
                 private_stop(p);
                 return r;
         }
-        if ((r = loop_add_fd(l, p->fd, EPOLLIN, on_listen, p)) < 0) {
+        if ((r = loop_add_fd(l, p->fd, EPOLLIN, on_listen, p)) < 0 ||
+            (r = loop_add_idle(l, on_idle, p)) < 0) {
                 private_stop(p);
                 return r;
         }
@@ -600,6 +710,7 @@ int private_start(loop *l, manager *m, const char *path, private_server **ret) {
 private_server *private_stop(private_server *p) {
         if (!p)
                 return NULL;
+        loop_remove_idle(p->l, on_idle, p);
         while (p->n_peers > 0)
                 drop(p, p->peers[0]);
         free(p->peers);

@@ -566,26 +566,34 @@ static int authenticate_once(ak_client *c, const char *id, const char *secret,
         return r;
 }
 
+/* A reply beyond the wire reader (a newer daemon's, with a type it does not
+ * take): libdbus reads it, with dict_read()'s rules, as it always did. */
+static int read_auth_reply_libdbus(ak_client *c, const uint8_t *m, size_t len, const dict_field *fields, size_t n) {
+        DBusError e = DBUS_ERROR_INIT;
+        DBusMessageIter it;
+        const char *bad, *reason;
+
+        _cleanup_(message_unrefp) DBusMessage *msg = dbus_message_demarshal((const char *) m, (int) len, &e);
+        if (!msg) {
+                dbus_error_free(&e);
+                return -EIO;
+        }
+        if (dbus_set_error_from_message(&e, msg))
+                return error_from_dbus(c, &e);
+        if (!streq(dbus_message_get_signature(msg), "a{sv}") || !dbus_message_iter_init(msg, &it))
+                return -EIO;
+        return dict_read(&it, fields, n, false, &bad, &reason);
+}
+
 /* Reads Authenticate's answer: the result, or the daemon's error. */
-static int read_auth_reply(ak_client *c, const char *id, const uint8_t *m, size_t len,
-                           ak_auth_result **ret) {
+static int read_auth_reply(ak_client *c, const char *id, const uint8_t *m, size_t len, ak_auth_result **ret) {
         wire_header h;
         wire_reader body;
         const char *bad, *reason, *text = NULL;
-
-        if (wire_parse(m, len, &h, &body) < 0)
-                return -EIO;
-        if (h.type == WIRE_ERROR) {
-                if (h.signature && h.signature[0] == 's' && wire_get_string(&body, &text) < 0)
-                        text = NULL;
-                set_last_error(c, text);
-                return ak_error_from_dbus(h.error_name);
-        }
-        if (!streq(strempty(h.signature), "a{sv}"))
-                return -EIO;
-
-        _cleanup_(freep) char *rid = NULL;
+        char *rid = NULL;
         ak_auth_result *res = calloc(1, sizeof(*res));
+        int r;
+
         if (!res)
                 return -ENOMEM;
         const dict_field fields[] = {
@@ -596,18 +604,47 @@ static int read_auth_reply(ak_client *c, const char *id, const uint8_t *m, size_
                 { "expires_at", DICT_UINT64, &res->expires_at },
                 { "expires_soon", DICT_BOOL, &res->expires_soon },
         };
-        if (wire_get_dict(&body, fields, ELEMENTSOF(fields), false, &bad, &reason) < 0 ||
-            !wire_at_end(&body) || !rid || !streq(rid, id) || !res->owner_name) {
-                ak_auth_result_free(res);
-                return -EIO;
+        r = wire_parse(m, len, &h, &body);
+        if (r == 0 && h.type == WIRE_ERROR) {
+                if (h.signature && h.signature[0] == 's' && wire_get_string(&body, &text) < 0)
+                        text = NULL;
+                set_last_error(c, text);
+                r = ak_error_from_dbus(h.error_name);
+                goto done;
+        }
+        if (r == 0 && !streq(strempty(h.signature), "a{sv}")) {
+                r = -EIO;
+                goto done;
+        }
+        if (r == 0 && (r = wire_get_dict(&body, fields, ELEMENTSOF(fields), false, &bad, &reason)) == 0 &&
+            !wire_at_end(&body))
+                r = -EBADMSG;
+        if (r == -EBADMSG) {
+                /* Start again from nothing: the wire reader may have
+                 * filled some fields. */
+                free(rid);
+                rid = NULL;
+                free(res->owner_name);
+                strv_free(res->scopes);
+                *res = (ak_auth_result){};
+                if ((r = read_auth_reply_libdbus(c, m, len, fields, ELEMENTSOF(fields))) < 0)
+                        goto done;
+        }
+        if (r < 0 || !rid || !streq(rid, id) || !res->owner_name) {
+                r = r == -ENOMEM ? r : -EIO;
+                goto done;
         }
         memcpy(res->id, rid, AK_ID_LEN + 1);
         if (!res->scopes && !(res->scopes = calloc(1, sizeof(char *)))) {
-                ak_auth_result_free(res);
-                return -ENOMEM;
+                r = -ENOMEM;
+                goto done;
         }
-        *ret = res;
-        return 0;
+        *ret = TAKE_PTR(res);
+        r = 0;
+done:
+        free(rid);
+        ak_auth_result_free(res);
+        return r;
 }
 
 int ak_authenticate(ak_client *c, const char *id, const char *secret, const ak_auth_request *req,

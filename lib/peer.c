@@ -24,6 +24,7 @@
 struct peer_conn {
         int fd;
         bool bus;       /* Hello goes first; signals from the bus are skipped */
+        uid_t uid;      /* the effective UID at connect(), which SO_PEERCRED holds */
         bool auth_sent; /* the handshake went out with the first call */
         bool auth_done; /* the server's OK has been read */
         dbus_uint32_t serial, hello_serial;
@@ -54,8 +55,8 @@ static int connect_unix(const char *name, size_t n, bool abstract, bool bus, pee
          * the daemon's name.) */
         struct ucred cred;
         socklen_t len = sizeof(cred);
-        if (!bus && (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
-                     (cred.uid != 0 && cred.uid != geteuid())))
+        uid_t euid = geteuid();
+        if (!bus && (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || (cred.uid != 0 && cred.uid != euid)))
                 return -ECONNREFUSED;
 
         peer_conn *p = calloc(1, sizeof(*p));
@@ -63,6 +64,7 @@ static int connect_unix(const char *name, size_t n, bool abstract, bool bus, pee
                 return -ENOMEM;
         p->fd = fd;
         p->bus = bus;
+        p->uid = euid;
         fd = -1;
         *ret = p;
         return 0;
@@ -310,7 +312,7 @@ int peer_exchange(peer_conn *p, const void *call, size_t len, uint32_t serial, i
                  * decimal digits, which the server checks against
                  * SO_PEERCRED; BEGIN without waiting for OK. */
                 char uid[16];
-                int n = snprintf(uid, sizeof(uid), "%u", (unsigned) geteuid());
+                int n = snprintf(uid, sizeof(uid), "%u", (unsigned) p->uid);
                 auth[auth_len++] = '\0';
                 memcpy(auth + auth_len, auth_prefix, sizeof(auth_prefix) - 1);
                 auth_len += sizeof(auth_prefix) - 1;
@@ -346,6 +348,7 @@ int peer_exchange(peer_conn *p, const void *call, size_t len, uint32_t serial, i
                 if ((r = read_message(p, deadline, &m, &n)) < 0)
                         goto broken;
                 if ((r = message_kind(m, n, &type, &reply_serial)) < 0) {
+                        erase_mem(m, n);
                         free(m);
                         goto broken;
                 }
@@ -362,6 +365,8 @@ int peer_exchange(peer_conn *p, const void *call, size_t len, uint32_t serial, i
                         *ret_len = n;
                         return 0;
                 }
+                /* A late reply may carry a secret (CreateKey's). */
+                erase_mem(m, n);
                 free(m);
         }
 

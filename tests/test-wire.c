@@ -4,11 +4,18 @@
  * wire reader reads the same; and what the reader refuses. */
 #include <check.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <dbus/dbus.h>
 
+#include "accesskey.h"
+#include "credential.h"
 #include "dict.h"
 #include "harness.h"
 #include "util.h"
@@ -424,6 +431,145 @@ START_TEST(test_reader_refuses) {
          * field and the other byte order, which it takes: those go to it. */
         free(c);
         free(m);
+
+        /* libdbus's own path and interface, which it refuses from a peer. */
+        static const char *const local[][2] = {
+                { DBUS_PATH_LOCAL, "org.accesskey.KeyStore1.Manager" },
+                { "/org/accesskey/KeyStore1", DBUS_INTERFACE_LOCAL },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(local); i++) {
+                wire_header lh = { .type = WIRE_METHOD_CALL,
+                                   .serial = 1,
+                                   .path = local[i][0],
+                                   .interface = local[i][1],
+                                   .member = "Authenticate" };
+                ck_assert_int_eq(wire_message(&lh, NULL, &m, &len), 0);
+                ck_assert_int_eq(wire_parse(m, len, &h, &body), -EBADMSG);
+                DBusError e = DBUS_ERROR_INIT;
+                ck_assert_ptr_null(dbus_message_demarshal((char *) m, (int) len, &e));
+                dbus_error_free(&e);
+                free(m);
+        }
+}
+END_TEST
+
+/* A daemon of a later release, played by a thread: it answers one
+ * Authenticate with a result that has a field of a type the wire reader
+ * does not take (x), or with an error. */
+typedef struct fake {
+        char path[108];
+        int fd;
+        bool error;
+} fake;
+
+static void *serve_one(void *userdata) {
+        fake *f = userdata;
+        int c = accept(f->fd, NULL, NULL);
+        char buf[65536];
+        size_t len = 0;
+        const char *begin = NULL;
+        int need = 0;
+        ck_assert_int_ge(c, 0);
+        /* The handshake and the call come in one write, or a few. */
+        for (;;) {
+                ssize_t n = read(c, buf + len, sizeof(buf) - len);
+                ck_assert_int_gt(n, 0);
+                len += (size_t) n;
+                begin = memmem(buf, len, "BEGIN\r\n", 7);
+                if (begin && (size_t) (begin + 7 - buf) + 16 <= len &&
+                    (need = dbus_message_demarshal_bytes_needed(begin + 7, (int) (len - (size_t) (begin + 7 - buf)))) >
+                            0 &&
+                    (size_t) (begin + 7 - buf) + (size_t) need <= len)
+                        break;
+        }
+        DBusError e = DBUS_ERROR_INIT;
+        DBusMessage *call = dbus_message_demarshal(begin + 7, need, &e);
+        ck_assert_ptr_nonnull(call);
+        ck_assert_str_eq(dbus_message_get_member(call), "Authenticate");
+        DBusMessage *reply;
+        if (f->error)
+                reply = dbus_message_new_error(call, "org.accesskey.KeyStore1.Error.KeyExpired",
+                                               "access key AK…: expired on 2026-11-20");
+        else {
+                reply = dbus_message_new_method_return(call);
+                DBusMessageIter it, a, entry, v;
+                char *scopes[] = { "deploy", NULL };
+                const char *future = "future";
+                int64_t x = -1;
+                dbus_message_iter_init_append(reply, &it);
+                ck_assert_int_eq(dict_open(&it, &a), 0);
+                ck_assert(dbus_message_iter_open_container(&a, DBUS_TYPE_DICT_ENTRY, NULL, &entry));
+                ck_assert(dbus_message_iter_append_basic(&entry, DBUS_TYPE_STRING, &future));
+                ck_assert(dbus_message_iter_open_container(&entry, DBUS_TYPE_VARIANT, "x", &v));
+                ck_assert(dbus_message_iter_append_basic(&v, DBUS_TYPE_INT64, &x));
+                ck_assert(dbus_message_iter_close_container(&entry, &v));
+                ck_assert(dbus_message_iter_close_container(&a, &entry));
+                ck_assert_int_eq(dict_add_string(&a, "id", ID), 0);
+                ck_assert_int_eq(dict_add_uint32(&a, "owner_uid", 0), 0);
+                ck_assert_int_eq(dict_add_string(&a, "owner_name", "root"), 0);
+                ck_assert_int_eq(dict_add_strv(&a, "scopes", scopes), 0);
+                ck_assert_int_eq(dict_add_uint64(&a, "expires_at", 0), 0);
+                ck_assert_int_eq(dict_add_bool(&a, "expires_soon", false), 0);
+                ck_assert_int_eq(dict_close(&it, &a), 0);
+        }
+        dbus_message_set_serial(reply, 5);
+        char *w;
+        int wl;
+        ck_assert(dbus_message_marshal(reply, &w, &wl));
+        const char *ok = "OK 0123456789abcdef0123456789abcdef\r\n";
+        ck_assert_int_eq(write(c, ok, strlen(ok)), (ssize_t) strlen(ok));
+        ck_assert_int_eq(write(c, w, (size_t) wl), wl);
+        dbus_free(w);
+        dbus_message_unref(reply);
+        dbus_message_unref(call);
+        close(c);
+        return NULL;
+}
+
+static int login_against(const char *secret, bool error, ak_auth_result **ret, char **ret_error) {
+        fake f = { .error = error };
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        snprintf(f.path, sizeof(f.path), "/tmp/accesskey-fake-%d", (int) getpid());
+        (void) unlink(f.path);
+        memcpy(sa.sun_path, f.path, strlen(f.path) + 1);
+        f.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ck_assert_int_eq(bind(f.fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+        ck_assert_int_eq(listen(f.fd, 1), 0);
+        pthread_t t;
+        ck_assert_int_eq(pthread_create(&t, NULL, serve_one, &f), 0);
+
+        ak_client *c = NULL;
+        ak_auth_request req = { .user = "root", .service = "sshd" };
+        ck_assert_int_eq(ak_client_open("unix:path=/nonexistent/bus", f.path, 5000, &c), 0);
+        int r = ak_authenticate(c, ID, secret, &req, ret);
+        *ret_error = ak_client_last_error(c) ? strdup(ak_client_last_error(c)) : NULL;
+        ak_client_close(c);
+        pthread_join(t, NULL);
+        close(f.fd);
+        unlink(f.path);
+        return r;
+}
+
+START_TEST(test_client_reads_a_later_daemon) {
+        ak_auth_result *res = NULL;
+        char *err = NULL;
+        char secret[AK_SECRET_LEN + 1];
+        ck_assert_int_eq(ak_secret_generate(secret), 0);
+        /* A result with a field of a type the wire reader does not take:
+         * libdbus reads it, and the field is skipped as dict_read() skips
+         * unknown keys. */
+        ck_assert_int_eq(login_against(secret, false, &res, &err), 0);
+        ck_assert_str_eq(res->id, ID);
+        ck_assert_str_eq(res->owner_name, "root");
+        ck_assert_str_eq(res->scopes[0], "deploy");
+        ak_auth_result_free(res);
+        free(err);
+        /* And an error, with its text. */
+        res = NULL;
+        ck_assert_int_eq(login_against(secret, true, &res, &err), -EKEYEXPIRED);
+        ck_assert_ptr_null(res);
+        ck_assert_str_eq(err, "access key AK…: expired on 2026-11-20");
+        free(err);
 }
 END_TEST
 
@@ -435,6 +581,7 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_dict_rules_match_dict_read);
         tcase_add_test(tc, test_reply_reads_back_in_libdbus);
         tcase_add_test(tc, test_reader_refuses);
+        tcase_add_test(tc, test_client_reads_a_later_daemon);
         suite_add_tcase(s, tc);
         return s;
 }
