@@ -358,14 +358,19 @@ bool wire_at_end(const wire_reader *r) {
         return r->pos == r->len;
 }
 
+static bool startswith(const char *s, const char *prefix) {
+        return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
 static bool valid_field(uint8_t code, const char *s) {
         switch (code) {
         case FIELD_PATH:
                 /* libdbus refuses messages that claim its local path and
-                 * interface, which only it may use. */
-                return dbus_validate_path(s, NULL) && !streq(s, DBUS_PATH_LOCAL);
+                 * interface, which only it may use: anything that starts
+                 * with them (it compares that many bytes). */
+                return dbus_validate_path(s, NULL) && !startswith(s, DBUS_PATH_LOCAL);
         case FIELD_INTERFACE:
-                return dbus_validate_interface(s, NULL) && !streq(s, DBUS_INTERFACE_LOCAL);
+                return dbus_validate_interface(s, NULL) && !startswith(s, DBUS_INTERFACE_LOCAL);
         case FIELD_MEMBER:
                 return dbus_validate_member(s, NULL);
         case FIELD_ERROR_NAME:

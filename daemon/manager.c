@@ -17,6 +17,7 @@
 #include "introspect-xml.h"
 #include "log.h"
 #include "policy.h"
+#include "request.h"
 #include "timeutil.h"
 #include "util.h"
 #include "validate.h"
@@ -604,33 +605,7 @@ static void audit_auth(const call *c, int priority, const char *id, const char *
                  reason ? " reason=\"" : "", strempty(reason), reason ? "\"" : "");
 }
 
-/* What a caller asks of Authenticate besides the ID and the secret. */
-typedef struct auth_request {
-        char *user, *service, *rhost, *tty;
-        bool keyid_user;
-        char **scopes;
-} auth_request;
-
-static void auth_request_clear(auth_request *q) {
-        free(q->user);
-        free(q->service);
-        free(q->rhost);
-        free(q->tty);
-        strv_free(q->scopes);
-        *q = (auth_request){};
-}
-
-#define AUTH_FIELDS 6
-
-/* The request's a{sv}, for whichever reader parses it. */
-static void auth_request_fields(auth_request *q, dict_field f[static AUTH_FIELDS]) {
-        f[0] = (dict_field){ "user", DICT_STRING, &q->user, 256 };
-        f[1] = (dict_field){ "service", DICT_STRING, &q->service, 256 };
-        f[2] = (dict_field){ "rhost", DICT_STRING, &q->rhost, 255 };
-        f[3] = (dict_field){ "tty", DICT_STRING, &q->tty, 256 };
-        f[4] = (dict_field){ "keyid_user", DICT_BOOL, &q->keyid_user };
-        f[5] = (dict_field){ "scopes", DICT_STRV, &q->scopes, KEY_SCOPES_MAX };
-}
+#define AUTH_FIELDS AUTH_REQUEST_FIELDS
 
 /* What a successful Authenticate answers. */
 typedef struct auth_reply {

@@ -22,32 +22,9 @@
 #include <dbus/dbus.h>
 
 #include "dict.h"
+#include "request.h"
 #include "util.h"
 #include "wire.h"
-
-typedef struct request {
-        char *user, *service, *rhost, *tty;
-        bool keyid_user;
-        char **scopes;
-} request;
-
-static void request_clear(request *q) {
-        free(q->user);
-        free(q->service);
-        free(q->rhost);
-        free(q->tty);
-        strv_free(q->scopes);
-        *q = (request){};
-}
-
-static void fields_of(request *q, dict_field f[6]) {
-        f[0] = (dict_field){ "user", DICT_STRING, &q->user, 256 };
-        f[1] = (dict_field){ "service", DICT_STRING, &q->service, 256 };
-        f[2] = (dict_field){ "rhost", DICT_STRING, &q->rhost, 255 };
-        f[3] = (dict_field){ "tty", DICT_STRING, &q->tty, 256 };
-        f[4] = (dict_field){ "keyid_user", DICT_BOOL, &q->keyid_user };
-        f[5] = (dict_field){ "scopes", DICT_STRV, &q->scopes, 16 };
-}
 
 static bool same(const char *a, const char *b) {
         return a == b || (a && b && streq(a, b));
@@ -72,11 +49,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 return 0;
 
         const char *sig = strempty(h.signature), *id = NULL, *secret = NULL, *text, *bad, *reason;
-        request w = {}, d = {};
+        auth_request w = {}, d = {};
         dict_field fw[6], fd[6];
         bool whole;
-        fields_of(&w, fw);
-        fields_of(&d, fd);
+        auth_request_fields(&w, fw);
+        auth_request_fields(&d, fd);
         if (streq(sig, "ssa{sv}"))
                 whole = wire_get_string(&body, &id) == 0 && wire_get_string(&body, &secret) == 0 &&
                         wire_get_dict(&body, fw, 6, false, &bad, &reason) == 0;
@@ -87,7 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         else
                 whole = streq(sig, "");
         if (!whole || !wire_at_end(&body)) {
-                request_clear(&w);
+                auth_request_clear(&w);
                 return 0;
         }
 
@@ -115,11 +92,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 dbus_message_iter_next(&it);
                 assert(streq(id, did) && streq(secret, dsecret));
                 assert(dict_read(&it, fd, 6, false, &bad, &reason) == 0);
-                assert(same(w.user, d.user) && same(w.service, d.service) && same(w.rhost, d.rhost) &&
-                       same(w.tty, d.tty) && w.keyid_user == d.keyid_user && same_strv(w.scopes, d.scopes));
+                assert(same(w.user, d.user) && same(w.service, d.service) &&
+                       same(w.rhost, d.rhost) && same(w.tty, d.tty) &&
+                       w.keyid_user == d.keyid_user && same_strv(w.scopes, d.scopes));
         }
-        request_clear(&w);
-        request_clear(&d);
+        auth_request_clear(&w);
+        auth_request_clear(&d);
         dbus_message_unref(m);
         return 0;
 }
