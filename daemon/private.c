@@ -428,9 +428,9 @@ static int process(peer *e, unsigned budget) {
                         consume(e, 1);
                         e->state = PEER_AUTH;
                 } else if (e->state == PEER_AUTH) {
-                        char *eol = len ? memmem(in, MIN(len, (size_t) PEER_MAX_AUTH_LINE + 2),
-                                                 "\r\n", 2)
-                                        : NULL;
+                        if (len == 0 || !in)
+                                return 0;
+                        char *eol = memmem(in, MIN(len, (size_t) PEER_MAX_AUTH_LINE + 2), "\r\n", 2);
                         if (!eol)
                                 return len > PEER_MAX_AUTH_LINE ? -EPROTO : 0;
                         size_t n = (size_t) (eol - in);
