@@ -728,6 +728,101 @@ static void stray_reply(char **ret, int *ret_len, uint32_t serial) {
         dbus_message_unref(call);
 }
 
+/* A raw connection to the private socket before any handshake. */
+static int raw_connect(void) {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        memcpy(sa.sun_path, h.private_socket, strlen(h.private_socket) + 1);
+        ck_assert_int_eq(connect(fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+        struct timeval tv = { .tv_sec = 3 };
+        ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+        return fd;
+}
+
+/* Sends text (after the credentials byte, NUL, when first) and reads what
+ * comes back: the bytes read, 0 when the daemon closed the connection. */
+static ssize_t sasl_n(int fd, bool first, const char *text, size_t len, char *ret, size_t size) {
+        char out[512];
+        size_t n = 0;
+        if (first)
+                out[n++] = 0;
+        memcpy(out + n, text, len);
+        n += len;
+        ck_assert_int_eq(send(fd, out, n, MSG_NOSIGNAL), (ssize_t) n);
+        ssize_t got = read(fd, ret, size - 1);
+        ck_assert_int_ge(got, 0);
+        ret[got] = 0;
+        return got;
+}
+
+static ssize_t sasl(int fd, bool first, const char *text, char *ret, size_t size) {
+        return sasl_n(fd, first, text, strlen(text), ret, size);
+}
+
+START_TEST(test_sasl_server) {
+        char buf[512];
+        int fd;
+
+        /* Another UID than the kernel's (root's, 0) is refused; the right
+         * one, hex-encoded decimal, is taken. */
+        fd = raw_connect();
+        ck_assert_int_gt(sasl(fd, true, "AUTH EXTERNAL 31303030\r\n", buf, sizeof(buf)), 0);
+        ck_assert_str_eq(buf, "REJECTED EXTERNAL\r\n");
+        ck_assert_int_gt(sasl(fd, false, "AUTH EXTERNAL 30\r\n", buf, sizeof(buf)), 0);
+        ck_assert_int_eq(strncmp(buf, "OK ", 3), 0);
+        ck_assert_uint_eq(strlen(buf), 3 + 32 + 2);
+        /* No descriptors are passed here. */
+        ck_assert_int_gt(sasl(fd, false, "NEGOTIATE_UNIX_FD\r\n", buf, sizeof(buf)), 0);
+        ck_assert_int_eq(strncmp(buf, "ERROR", 5), 0);
+        close(fd);
+
+        /* No initial response: the daemon asks, and an empty answer means
+         * "whoever the socket says I am". */
+        fd = raw_connect();
+        ck_assert_int_gt(sasl(fd, true, "AUTH EXTERNAL\r\n", buf, sizeof(buf)), 0);
+        ck_assert_str_eq(buf, "DATA\r\n");
+        ck_assert_int_gt(sasl(fd, false, "DATA\r\n", buf, sizeof(buf)), 0);
+        ck_assert_int_eq(strncmp(buf, "OK ", 3), 0);
+        close(fd);
+
+        /* Other mechanisms, CANCEL and unknown commands. */
+        fd = raw_connect();
+        ck_assert_int_gt(sasl(fd, true, "AUTH DBUS_COOKIE_SHA1 30\r\n", buf, sizeof(buf)), 0);
+        ck_assert_str_eq(buf, "REJECTED EXTERNAL\r\n");
+        ck_assert_int_gt(sasl(fd, false, "CANCEL\r\n", buf, sizeof(buf)), 0);
+        ck_assert_str_eq(buf, "REJECTED EXTERNAL\r\n");
+        ck_assert_int_gt(sasl(fd, false, "HELLO\r\n", buf, sizeof(buf)), 0);
+        ck_assert_int_eq(strncmp(buf, "ERROR", 5), 0);
+        close(fd);
+
+        /* BEGIN before OK, a first byte that is not NUL, and too many
+         * refusals each close the connection. */
+        fd = raw_connect();
+        ck_assert_int_eq(sasl(fd, true, "BEGIN\r\n", buf, sizeof(buf)), 0);
+        close(fd);
+        fd = raw_connect();
+        ck_assert_int_eq(sasl(fd, false, "AUTH EXTERNAL 30\r\n", buf, sizeof(buf)), 0);
+        close(fd);
+        fd = raw_connect();
+        ssize_t n = 1;
+        for (int i = 0; i < 20 && n > 0; i++)
+                n = sasl(fd, i == 0, "AUTH EXTERNAL 31\r\n", buf, sizeof(buf));
+        ck_assert_int_eq(n, 0);
+        close(fd);
+
+        /* After BEGIN, a malformed message closes that connection only. */
+        fd = raw_peer();
+        char junk[32] = "l\1\0\1\0\0\0\0\1\0\0\0\7\0\0\0\1\1o";
+        ck_assert_int_eq(sasl_n(fd, false, junk, sizeof(junk), buf, sizeof(buf)), 0);
+        close(fd);
+        ak_client *c = NULL;
+        ak_summary sum;
+        ck_assert_int_eq(ak_client_open("unix:path=/nonexistent/bus", h.private_socket, 2000, &c), 0);
+        ck_assert_int_eq(ak_get_summary(c, 0, &sum), 0);
+        ak_client_close(c);
+}
+END_TEST
+
 START_TEST(test_flood_does_not_starve_others) {
         /* Eight connections stream tiny ignored messages, one of them after
          * a message of nearly 1 MiB that grows its buffer, while another
@@ -909,6 +1004,7 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_peer_that_does_not_read_is_dropped);
         tcase_add_test(tc, test_peer_limits);
         tcase_add_test(tc, test_stopped_daemon_costs_the_timeout_only);
+        tcase_add_test(tc, test_sasl_server);
         tcase_add_test(tc, test_flood_does_not_starve_others);
         tcase_add_test(tc, test_large_reply_is_delivered);
         suite_add_tcase(s, tc);
