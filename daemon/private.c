@@ -39,9 +39,13 @@
 /* Connections one non-root UID may hold; root (sshd, su, login) serves
  * every user and is bounded by PRIVATE_MAX_CONNECTIONS alone. */
 #define PEER_MAX_PER_UID 64
-/* The longest SASL line, and how many refusals a client gets. */
+/* The longest SASL line, how many refusals a client gets, how many lines
+ * it may send in all, and how much of our answers it may leave unread
+ * before BEGIN. */
 #define PEER_MAX_AUTH_LINE 1024
 #define PEER_MAX_AUTH_TRIES 8
+#define PEER_MAX_AUTH_LINES 16
+#define PEER_MAX_AUTH_OUTPUT 4096
 /* Bytes read from, and messages handled for, one peer per wakeup, so that
  * one busy client does not starve the others; what is left waits for the
  * next turn of the loop. */
@@ -67,7 +71,7 @@ typedef struct peer {
         uint64_t accepted_at;
         peer_state state;
         bool ok_sent, want_data;
-        unsigned tries;
+        unsigned tries, lines;
         dbus_uint32_t serial;
         uint32_t events;
         bool pending;   /* whole messages left for the next turn */
@@ -166,7 +170,9 @@ static int queue(peer *e, const void *data, size_t n) {
                 e->out_len -= e->out_off;
                 e->out_off = 0;
         }
-        int r = reserve(&e->out, &e->out_cap, e->out_len, n, PEER_MAX_OUTGOING + WIRE_MESSAGE_MAX);
+        if (e->out_len > PEER_MAX_OUTGOING)
+                return -E2BIG;
+        int r = reserve(&e->out, &e->out_cap, e->out_len, n, e->out_len + n);
         if (r < 0)
                 return r;
         memcpy(e->out + e->out_len, data, n);
@@ -214,6 +220,12 @@ static int flush(peer *e) {
         if (e->out_off == e->out_len) {
                 erase_mem(e->out, e->out_len);
                 e->out_off = e->out_len = 0;
+                if (e->out_cap > PEER_KEEP_BUFFER) {
+                        /* After a large reply (ListKeys): give it back. */
+                        free(e->out);
+                        e->out = NULL;
+                        e->out_cap = 0;
+                }
         }
         uint32_t want = EPOLLIN | (e->out_len ? EPOLLOUT : 0);
         if (want != e->events) {
@@ -364,10 +376,14 @@ static int handle_message(peer *e, DBusMessage *msg) {
 
         if (dbus_message_get_type(msg) != DBUS_MESSAGE_TYPE_METHOD_CALL)
                 return 0;
-        if (streq(strempty(dbus_message_get_interface(msg)), DBUS_INTERFACE_PEER))
+        bool unknown;
+        if (streq(strempty(dbus_message_get_interface(msg)), DBUS_INTERFACE_PEER)) {
                 reply = peer_interface(msg);
-        else if (manager_handle_peer(e->srv->m, peer_caller(e), msg, &reply) ==
-                 DBUS_HANDLER_RESULT_NOT_YET_HANDLED)
+                unknown = !reply;
+        } else
+                unknown = manager_handle_peer(e->srv->m, peer_caller(e), msg, &reply) ==
+                          DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
+        if (unknown)
                 reply = dbus_message_new_error_printf(
                         msg, DBUS_ERROR_UNKNOWN_METHOD, "no method %s.%s with signature '%s' on %s",
                         strempty(dbus_message_get_interface(msg)), dbus_message_get_member(msg),
@@ -407,6 +423,14 @@ static int authenticate_fast(peer *e, const char *msg, size_t len) {
         return r;
 }
 
+/* Whether a client leaves too much of our answers unread to be served
+ * more: during the handshake a few lines' worth, after it a megabyte (one
+ * reply may be larger: ListKeys). */
+static bool backlogged(const peer *e) {
+        return e->out_len - e->out_off >
+               (e->state == PEER_OPEN ? PEER_MAX_OUTGOING : PEER_MAX_AUTH_OUTPUT);
+}
+
 /* Handles at most budget of the peer's whole messages (and SASL lines).
  * 1: some are left for the next turn; 0: it waits for more input; a
  * negative errno: drop it. */
@@ -430,10 +454,17 @@ static int process(peer *e, unsigned budget) {
                 } else if (e->state == PEER_AUTH) {
                         if (len == 0 || !in)
                                 return 0;
-                        char *eol = memmem(in, MIN(len, (size_t) PEER_MAX_AUTH_LINE + 2), "\r\n", 2);
+                        char *eol =
+                                memmem(in, MIN(len, (size_t) PEER_MAX_AUTH_LINE + 2), "\r\n", 2);
                         if (!eol)
                                 return len > PEER_MAX_AUTH_LINE ? -EPROTO : 0;
                         size_t n = (size_t) (eol - in);
+                        /* Every line costs: the OKs and DATAs a client
+                         * could ask for again and again too. */
+                        if (++e->lines > PEER_MAX_AUTH_LINES)
+                                return -EACCES;
+                        if (backlogged(e))
+                                return -E2BIG;
                         int r = auth_line(e, in, n);
                         consume(e, n + 2);
                         if (r < 0)
@@ -441,8 +472,13 @@ static int process(peer *e, unsigned budget) {
                 } else {
                         if (len < WIRE_HEADER_MIN)
                                 return 0;
-                        int need = dbus_message_demarshal_bytes_needed(
-                                in, (int) MIN(len, (size_t) INT32_MAX));
+                        /* The fixed header, copied to aligned memory: input
+                         * is consumed by offset, and libdbus reads the
+                         * lengths as 32-bit words. */
+                        uint64_t fixed[WIRE_HEADER_MIN / 8];
+                        memcpy(fixed, in, WIRE_HEADER_MIN);
+                        int need = dbus_message_demarshal_bytes_needed((const char *) fixed,
+                                                                       WIRE_HEADER_MIN);
                         if (need < 0)
                                 return -EBADMSG;
                         if (need > PEER_MAX_MESSAGE) {
@@ -454,9 +490,7 @@ static int process(peer *e, unsigned budget) {
                         }
                         if (need == 0 || (size_t) need > len)
                                 return 0;
-                        /* A client that does not read its replies is not
-                         * served more. */
-                        if (e->out_len - e->out_off > PEER_MAX_OUTGOING)
+                        if (backlogged(e))
                                 return -E2BIG;
                         int r = authenticate_fast(e, in, (size_t) need);
                         if (r != -EBADMSG) {
@@ -496,6 +530,11 @@ static bool settle(peer *e, int r) {
         }
         if (r == -E2BIG)
                 peer_warning(p, "a client of UID %u does not read its replies; dropped", e->uid);
+        else if (r < 0)
+                /* What this turn answered before the failure still goes
+                 * out, as far as the socket takes it (a login decided and
+                 * logged is not to be made again on the bus). */
+                (void) flush(e);
         if (r < 0) {
                 drop(p, e);
                 return false;
@@ -507,9 +546,16 @@ static void on_peer(loop *l, int fd, uint32_t revents, void *userdata) {
         peer *e = userdata;
         int r = 0;
 
+        /* Messages left over are on_idle()'s: one turn a round each. */
+        if (e->pending) {
+                if ((revents & EPOLLOUT) && flush(e) < 0)
+                        drop(e->srv, e);
+                return;
+        }
+
         /* One read a wakeup, of at most PEER_READ_CHUNK; epoll is
          * level-triggered, so what is left in the socket wakes us again. */
-        if ((revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !e->pending) {
+        if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
                 compact(e);
                 /* Room for a whole message at most: process() takes each
                  * as soon as it is complete. */

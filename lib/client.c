@@ -568,25 +568,32 @@ static int authenticate_once(ak_client *c, const char *id, const char *secret,
 
 /* A reply beyond the wire reader (a newer daemon's, with a type it does not
  * take): libdbus reads it, with dict_read()'s rules, as it always did. */
-static int read_auth_reply_libdbus(ak_client *c, const uint8_t *m, size_t len, const dict_field *fields, size_t n) {
+static int read_auth_reply_libdbus(ak_client *c, const uint8_t *m, size_t len,
+                                   const dict_field *fields, size_t n) {
         DBusError e = DBUS_ERROR_INIT;
         DBusMessageIter it;
         const char *bad, *reason;
 
-        _cleanup_(message_unrefp) DBusMessage *msg = dbus_message_demarshal((const char *) m, (int) len, &e);
+        _cleanup_(message_unrefp) DBusMessage *msg =
+                dbus_message_demarshal((const char *) m, (int) len, &e);
         if (!msg) {
+                bool oom = dbus_error_has_name(&e, DBUS_ERROR_NO_MEMORY);
                 dbus_error_free(&e);
-                return -EIO;
+                return oom ? -ENOMEM : -EIO;
         }
         if (dbus_set_error_from_message(&e, msg))
                 return error_from_dbus(c, &e);
         if (!streq(dbus_message_get_signature(msg), "a{sv}") || !dbus_message_iter_init(msg, &it))
                 return -EIO;
-        return dict_read(&it, fields, n, false, &bad, &reason);
+        /* A reply the daemon should never send is the daemon's fault, not
+         * the caller's argument. */
+        int r = dict_read(&it, fields, n, false, &bad, &reason);
+        return r < 0 && r != -ENOMEM ? -EIO : r;
 }
 
 /* Reads Authenticate's answer: the result, or the daemon's error. */
-static int read_auth_reply(ak_client *c, const char *id, const uint8_t *m, size_t len, ak_auth_result **ret) {
+static int read_auth_reply(ak_client *c, const char *id, const uint8_t *m, size_t len,
+                           ak_auth_result **ret) {
         wire_header h;
         wire_reader body;
         const char *bad, *reason, *text = NULL;
@@ -616,7 +623,8 @@ static int read_auth_reply(ak_client *c, const char *id, const uint8_t *m, size_
                 r = -EIO;
                 goto done;
         }
-        if (r == 0 && (r = wire_get_dict(&body, fields, ELEMENTSOF(fields), false, &bad, &reason)) == 0 &&
+        if (r == 0 &&
+            (r = wire_get_dict(&body, fields, ELEMENTSOF(fields), false, &bad, &reason)) == 0 &&
             !wire_at_end(&body))
                 r = -EBADMSG;
         if (r == -EBADMSG) {

@@ -56,7 +56,8 @@ static int connect_unix(const char *name, size_t n, bool abstract, bool bus, pee
         struct ucred cred;
         socklen_t len = sizeof(cred);
         uid_t euid = geteuid();
-        if (!bus && (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || (cred.uid != 0 && cred.uid != euid)))
+        if (!bus && (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+                     (cred.uid != 0 && cred.uid != euid)))
                 return -ECONNREFUSED;
 
         peer_conn *p = calloc(1, sizeof(*p));
@@ -222,8 +223,12 @@ static int read_auth(peer_conn *p, uint64_t deadline) {
 static int read_message(peer_conn *p, uint64_t deadline, uint8_t **ret, size_t *ret_len) {
         for (;;) {
                 if (p->in_len >= WIRE_HEADER_MIN) {
-                        int need = dbus_message_demarshal_bytes_needed(
-                                p->in, (int) MIN(p->in_len, (size_t) INT32_MAX));
+                        /* libdbus reads the lengths as 32-bit words: from
+                         * aligned memory. */
+                        uint64_t fixed[WIRE_HEADER_MIN / 8];
+                        memcpy(fixed, p->in, WIRE_HEADER_MIN);
+                        int need = dbus_message_demarshal_bytes_needed((const char *) fixed,
+                                                                       WIRE_HEADER_MIN);
                         if (need < 0 || (size_t) need > PEER_MAX_MESSAGE)
                                 return -EIO;
                         if (need > 0 && (size_t) need <= p->in_len) {

@@ -810,6 +810,42 @@ START_TEST(test_sasl_server) {
         ck_assert_int_eq(n, 0);
         close(fd);
 
+        /* Asking for OK over and over (without reading the answers) ends
+         * the connection after a few lines, not our memory. */
+        fd = raw_connect();
+        char many[20 * 40 + 1];
+        size_t len = 0;
+        many[len++] = 0;
+        for (int i = 0; i < 40; i++)
+                len += (size_t) snprintf(many + len, sizeof(many) - len, "AUTH EXTERNAL 30\r\n");
+        ck_assert_int_eq(send(fd, many, len, MSG_NOSIGNAL), (ssize_t) len);
+        size_t total = 0;
+        for (n = 1; n > 0;) {
+                n = read(fd, buf, sizeof(buf));
+                ck_assert_int_ge(n, 0); /* not the 3 s timeout: closed */
+                total += n > 0 ? (size_t) n : 0;
+        }
+        ck_assert_uint_le(total, 16 * 37);
+        close(fd);
+
+        /* An unknown method of org.freedesktop.DBus.Peer is an error, not
+         * a reason to drop the caller. */
+        DBusConnection *pc = peer_connect();
+        DBusMessage *m = dbus_message_new_method_call(NULL, "/org/accesskey/KeyStore1", DBUS_INTERFACE_PEER, "Frob");
+        DBusError err = DBUS_ERROR_INIT;
+        DBusMessage *reply = dbus_connection_send_with_reply_and_block(pc, m, 2000, &err);
+        ck_assert_ptr_null(reply);
+        ck_assert_str_eq(err.name, DBUS_ERROR_UNKNOWN_METHOD);
+        dbus_error_free(&err);
+        dbus_message_unref(m);
+        m = dbus_message_new_method_call(NULL, "/org/accesskey/KeyStore1", DBUS_INTERFACE_PEER, "Ping");
+        reply = dbus_connection_send_with_reply_and_block(pc, m, 2000, &err);
+        ck_assert_ptr_nonnull(reply);
+        dbus_message_unref(reply);
+        dbus_message_unref(m);
+        dbus_connection_close(pc);
+        dbus_connection_unref(pc);
+
         /* After BEGIN, a malformed message closes that connection only. */
         fd = raw_peer();
         char junk[32] = "l\1\0\1\0\0\0\0\1\0\0\0\7\0\0\0\1\1o";
@@ -886,10 +922,11 @@ START_TEST(test_flood_does_not_starve_others) {
         }
         fprintf(stderr, "a flood from %d connections: %d calls of another client, the slowest %" PRIu64 " us\n",
                 ATTACKERS, pings, worst);
-        /* Served in turns, the other client makes well over a thousand
-         * calls in the 2 s (24, the slowest 0.14 s, when one connection's
-         * backlog was worked through in one go, quadratically). */
-        ck_assert_msg(pings >= 200, "only %d calls in 2 s during the flood", pings);
+        /* Served in turns, the other client makes a thousand calls or
+         * more in the 2 s (640 under ASan with two CPU hogs beside; 24, the
+         * slowest 0.14 s, when one connection's backlog was worked through
+         * in one go, quadratically). */
+        ck_assert_msg(pings >= 100, "only %d calls in 2 s during the flood", pings);
         ck_assert_msg(worst < USEC_PER_SEC, "a call took %" PRIu64 " us during the flood", worst);
         ak_client_close(c);
         for (int i = 0; i < ATTACKERS; i++)
