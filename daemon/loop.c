@@ -240,13 +240,6 @@ void loop_detach_connection(loop *l, DBusConnection *c) {
                 }
 }
 
-int loop_attach_server(loop *l, DBusServer *s) {
-        if (!dbus_server_set_watch_functions(s, add_watch, remove_watch, toggle_watch, l, NULL) ||
-            !dbus_server_set_timeout_functions(s, add_timeout, remove_timeout, toggle_timeout, l, NULL))
-                return -ENOMEM;
-        return 0;
-}
-
 int loop_add_fd(loop *l, int fd, uint32_t events, loop_fd_fn fn, void *userdata) {
         source *s = source_get(l, fd, true);
         if (!s)

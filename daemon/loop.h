@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The daemon's single-threaded event loop: epoll over libdbus watches (of
- * connections and servers alike), libdbus timeouts, plain file descriptors
- * (signalfd) and periodic timers.
+ * the bus connection), libdbus timeouts, plain file descriptors (signalfd,
+ * the private socket and its peers), periodic timers and idle hooks.
  */
 #pragma once
 
@@ -25,8 +25,6 @@ loop *loop_free(loop *l);
 int loop_attach_connection(loop *l, DBusConnection *c);
 /* Stops driving it (before the last unref). */
 void loop_detach_connection(loop *l, DBusConnection *c);
-/* Drives a server's listening socket. */
-int loop_attach_server(loop *l, DBusServer *s);
 
 int loop_add_fd(loop *l, int fd, uint32_t events, loop_fd_fn fn, void *userdata);
 /* Changes the events (EPOLLIN, EPOLLOUT) a descriptor added with
