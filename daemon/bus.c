@@ -122,6 +122,8 @@ void bus_stop(loop *l, manager *m, DBusConnection *conn) {
         if (!conn)
                 return;
         m->bus = NULL;
+        /* Lookups on their way were asked on this connection. */
+        caller_cache_cancel(m->callers);
         loop_detach_connection(l, conn);
         dbus_connection_close(conn);
         dbus_connection_unref(conn);

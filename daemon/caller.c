@@ -16,17 +16,44 @@
  * should NameOwnerChanged be missed: past this, the cache starts over. */
 #define CALLER_CACHE_MAX 65536
 #define BUS_CALL_TIMEOUT_MS 5000
+/* Calls that may wait for the bus to say who sent them: from one name,
+ * and in all, and how many names may be looked up at once. */
+#define CALLER_WAITING_PER_NAME 64
+#define CALLER_WAITING_MAX 4096
+#define CALLER_LOOKUPS_MAX 1024
 
 struct caller_cache {
         hashmap *by_name; /* unique name → caller* */
+        hashmap *pending; /* unique name → lookup* */
+        size_t n_waiting; /* calls queued in all lookups */
 };
+
+/* A GetConnectionUnixUser on its way for one unique name, and the calls
+ * from that name that wait for its answer, in the order they came. */
+typedef struct lookup {
+        caller_cache *cache;
+        char *name;
+        DBusConnection *conn;
+        DBusPendingCall *call;
+        const config *cfg;
+        caller_identified_fn done;
+        void *userdata;
+        DBusMessage **waiting;
+        size_t n_waiting, n_allocated;
+        bool gone; /* the name left the bus: do not cache it */
+} lookup;
+
+static void lookup_free(void *p);
 
 caller_cache *caller_cache_new(void) {
         caller_cache *c = calloc(1, sizeof(*c));
         if (!c)
                 return NULL;
         c->by_name = hashmap_new();
-        if (!c->by_name) {
+        c->pending = hashmap_new();
+        if (!c->by_name || !c->pending) {
+                hashmap_free(c->by_name, NULL);
+                hashmap_free(c->pending, NULL);
                 free(c);
                 return NULL;
         }
@@ -35,6 +62,7 @@ caller_cache *caller_cache_new(void) {
 
 caller_cache *caller_cache_free(caller_cache *c) {
         if (c) {
+                hashmap_free(c->pending, lookup_free);
                 hashmap_free(c->by_name, free);
                 free(c);
         }
@@ -42,6 +70,9 @@ caller_cache *caller_cache_free(caller_cache *c) {
 }
 
 void caller_cache_forget(caller_cache *c, const char *unique_name) {
+        lookup *k = hashmap_get(c->pending, unique_name);
+        if (k)
+                k->gone = true;
         free(hashmap_remove(c->by_name, unique_name));
 }
 
@@ -97,65 +128,166 @@ bool uid_is_admin(uint32_t uid, const char *admin_group) {
         return false;
 }
 
-static int bus_get_uid(DBusConnection *conn, const char *sender, uint32_t *ret) {
+
+static void lookup_free(void *p) {
+        lookup *k = p;
+        if (!k)
+                return;
+        for (size_t i = 0; i < k->n_waiting; i++)
+                dbus_message_unref(k->waiting[i]);
+        free(k->waiting);
+        if (k->call) {
+                dbus_pending_call_cancel(k->call);
+                dbus_pending_call_unref(k->call);
+        }
+        k->cache->n_waiting -= k->n_waiting;
+        free(k->name);
+        free(k);
+}
+
+static int lookup_enqueue(lookup *k, DBusMessage *m) {
+        if (k->n_waiting >= CALLER_WAITING_PER_NAME || k->cache->n_waiting >= CALLER_WAITING_MAX)
+                return -ENOBUFS;
+        if (k->n_waiting == k->n_allocated) {
+                size_t n = k->n_allocated ? 2 * k->n_allocated : 4;
+                DBusMessage **w = realloc(k->waiting, n * sizeof(*w));
+                if (!w)
+                        return -ENOMEM;
+                k->waiting = w;
+                k->n_allocated = n;
+        }
+        k->waiting[k->n_waiting++] = dbus_message_ref(m);
+        k->cache->n_waiting++;
+        return 0;
+}
+
+/* The UID in a reply to GetConnectionUnixUser; -EACCES for an error (the
+ * caller typically left before we asked) or anything else. */
+static int uid_of_reply(DBusMessage *reply, const char *name, uint32_t *ret) {
         DBusError e = DBUS_ERROR_INIT;
-        DBusMessage *m = dbus_message_new_method_call(DBUS_SERVICE_DBUS, DBUS_PATH_DBUS, DBUS_INTERFACE_DBUS,
-                                                      "GetConnectionUnixUser");
-        if (!m)
-                return -ENOMEM;
-        if (!dbus_message_append_args(m, DBUS_TYPE_STRING, &sender, DBUS_TYPE_INVALID)) {
-                dbus_message_unref(m);
-                return -ENOMEM;
-        }
-        DBusMessage *reply = dbus_connection_send_with_reply_and_block(conn, m, BUS_CALL_TIMEOUT_MS, &e);
-        dbus_message_unref(m);
-        if (!reply) {
-                /* Typically the caller left before we asked: deny. */
-                log_debug("cannot learn the UID of %s: %s", sender, e.message);
-                dbus_error_free(&e);
-                return -EACCES;
-        }
         uint32_t uid;
-        bool ok = dbus_message_get_args(reply, &e, DBUS_TYPE_UINT32, &uid, DBUS_TYPE_INVALID);
-        dbus_message_unref(reply);
-        if (!ok) {
+
+        if (!reply)
+                return -EACCES;
+        if (dbus_set_error_from_message(&e, reply) ||
+            !dbus_message_get_args(reply, &e, DBUS_TYPE_UINT32, &uid, DBUS_TYPE_INVALID)) {
+                log_debug("cannot learn the UID of %s: %s", name, e.message);
                 dbus_error_free(&e);
                 return -EACCES;
         }
+        /* (uid_t) -1 is never a real caller. */
+        if (uid == UINT32_MAX)
+                return -EACCES;
         *ret = uid;
         return 0;
 }
 
-int caller_identify(caller_cache *c, DBusConnection *conn, DBusMessage *m, const config *cfg, caller *ret) {
+static void cache_put(caller_cache *c, const char *name, const caller *who) {
+        caller *n = malloc(sizeof(*n));
+        void *old;
+        if (!n)
+                return; /* asked again next time */
+        *n = *who;
+        if (hashmap_size(c->by_name) >= CALLER_CACHE_MAX)
+                caller_cache_clear(c);
+        if (hashmap_put(c->by_name, name, n, &old) < 0) {
+                free(n);
+                return;
+        }
+        free(old);
+}
+
+static void on_lookup_reply(DBusPendingCall *call, void *userdata) {
+        lookup *k = userdata;
+        DBusMessage *reply = dbus_pending_call_steal_reply(call);
+        caller who;
+        uint32_t uid;
+
+        bool known = uid_of_reply(reply, k->name, &uid) == 0;
+        if (reply)
+                dbus_message_unref(reply);
+        if (known) {
+                who = (caller){ uid, uid_is_admin(uid, k->cfg->admin_group) };
+                if (!k->gone)
+                        cache_put(k->cache, k->name, &who);
+        }
+        /* Out of the map before the calls run: nothing they do may find
+         * it, and each of them is answered exactly once, here. */
+        (void) hashmap_remove(k->cache->pending, k->name);
+        for (size_t i = 0; i < k->n_waiting; i++) {
+                k->done(k->conn, k->waiting[i], known ? &who : NULL, k->userdata);
+                dbus_message_unref(k->waiting[i]);
+        }
+        k->cache->n_waiting -= k->n_waiting;
+        k->n_waiting = 0;
+        dbus_pending_call_unref(k->call);
+        k->call = NULL;
+        lookup_free(k);
+}
+
+static int lookup_start(caller_cache *c, DBusConnection *conn, const char *sender, const config *cfg,
+                        caller_identified_fn done, void *userdata, lookup **ret) {
+        DBusMessage *m = dbus_message_new_method_call(DBUS_SERVICE_DBUS, DBUS_PATH_DBUS, DBUS_INTERFACE_DBUS,
+                                                      "GetConnectionUnixUser");
+        lookup *k = calloc(1, sizeof(*k));
+        int r = -ENOMEM;
+
+        if (!m || !k || !dbus_message_append_args(m, DBUS_TYPE_STRING, &sender, DBUS_TYPE_INVALID))
+                goto fail;
+        *k = (lookup){ .cache = c, .conn = conn, .cfg = cfg, .done = done, .userdata = userdata };
+        if (!(k->name = strdup(sender)))
+                goto fail;
+        if (!dbus_connection_send_with_reply(conn, m, &k->call, BUS_CALL_TIMEOUT_MS))
+                goto fail;
+        if (!k->call) {
+                r = -EACCES; /* disconnected from the bus */
+                goto fail;
+        }
+        if (!dbus_pending_call_set_notify(k->call, on_lookup_reply, k, NULL) ||
+            hashmap_put(c->pending, sender, k, NULL) < 0)
+                goto fail;
+        dbus_message_unref(m);
+        *ret = k;
+        return 0;
+fail:
+        if (m)
+                dbus_message_unref(m);
+        if (k) {
+                k->cache = c;
+                lookup_free(k);
+        }
+        return r;
+}
+
+int caller_identify(caller_cache *c, DBusConnection *conn, DBusMessage *m, const config *cfg,
+                    caller_identified_fn done, void *userdata, caller *ret) {
         const char *sender = dbus_message_get_sender(m);
         if (isempty(sender) || sender[0] != ':')
                 return -EACCES;
         caller *cached = hashmap_get(c->by_name, sender);
         if (cached) {
                 *ret = *cached;
-                return 0;
+                return 1;
         }
 
-        uint32_t uid;
-        int r = bus_get_uid(conn, sender, &uid);
-        if (r < 0)
-                return r;
-        /* (uid_t) -1 is never a real caller. */
-        if (uid == UINT32_MAX)
-                return -EACCES;
-        caller *n = malloc(sizeof(*n));
-        if (!n)
-                return -ENOMEM;
-        *n = (caller){ uid, uid_is_admin(uid, cfg->admin_group) };
-        if (hashmap_size(c->by_name) >= CALLER_CACHE_MAX)
-                caller_cache_clear(c);
-        void *old;
-        if (hashmap_put(c->by_name, sender, n, &old) < 0) {
-                *ret = *n;
-                free(n);
-                return 0;
+        lookup *k = hashmap_get(c->pending, sender);
+        if (!k) {
+                if (hashmap_size(c->pending) >= CALLER_LOOKUPS_MAX)
+                        return -ENOBUFS;
+                int r = lookup_start(c, conn, sender, cfg, done, userdata, &k);
+                if (r < 0)
+                        return r;
         }
-        free(old);
-        *ret = *n;
-        return 0;
+        int r = lookup_enqueue(k, m);
+        if (r < 0 && k->n_waiting == 0)
+                lookup_free(hashmap_remove(c->pending, sender));
+        return r;
+}
+
+void caller_cache_cancel(caller_cache *c) {
+        hashmap *n = hashmap_new();
+        if (!n)
+                return;
+        hashmap_free(c->pending, lookup_free);
+        c->pending = n;
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Who is calling: the UID the bus daemon vouches for (GetConnectionUnixUser,
- * cached per unique name and forgotten on NameOwnerChanged), or SO_PEERCRED
+ * asked without blocking the daemon, cached per unique name and forgotten
+ * on NameOwnerChanged), or SO_PEERCRED
  * on a peer-to-peer connection.  Never a message argument.  Any failure to
  * learn the caller is a denial.
  */
@@ -23,10 +24,23 @@ typedef struct caller_cache caller_cache;
 caller_cache *caller_cache_new(void);
 caller_cache *caller_cache_free(caller_cache *c);
 
-/* Identifies the sender of m on the bus connection conn.  Returns 0, or
- * -EACCES when the caller cannot be established.  (On the private socket
- * the caller is its SO_PEERCRED UID: see private.c.) */
-int caller_identify(caller_cache *c, DBusConnection *conn, DBusMessage *m, const config *cfg, caller *ret);
+/* Called once for each call that waited for its sender to be looked up:
+ * who is NULL when the bus could not say (the caller is then denied). */
+typedef void (*caller_identified_fn)(DBusConnection *conn, DBusMessage *m, const caller *who, void *userdata);
+
+/* Identifies the sender of m on the bus connection conn without waiting
+ * for the bus: 1 with *ret set when the sender is known; 0 when m has been
+ * queued (referenced) behind a GetConnectionUnixUser on its way, and
+ * done(conn, m, ...) will be called when the bus answers, in the order the
+ * calls came; -EACCES when the caller cannot be established; -ENOBUFS when
+ * too many calls already wait; -ENOMEM.  (On the private socket the caller
+ * is its SO_PEERCRED UID: see private.c.) */
+int caller_identify(caller_cache *c, DBusConnection *conn, DBusMessage *m, const config *cfg,
+                    caller_identified_fn done, void *userdata, caller *ret);
+
+/* Drops every lookup on its way, and the calls waiting for them, without
+ * answering them: for a bus connection that is going away. */
+void caller_cache_cancel(caller_cache *c);
 
 /* Drops a unique name (it left the bus), or everything (config reload). */
 void caller_cache_forget(caller_cache *c, const char *unique_name);

@@ -1099,18 +1099,40 @@ static DBusMessage *run(manager *m, const method *found, const caller *who, DBus
         return r < 0 ? reply_error(&c, r) : reply;
 }
 
+static void send_reply(DBusConnection *conn, DBusMessage *reply) {
+        if (reply) {
+                (void) dbus_connection_send(conn, reply, NULL);
+                dbus_message_unref(reply);
+        }
+}
+
+static void answer(manager *m, DBusConnection *conn, const method *found, const caller *who, DBusMessage *msg) {
+        send_reply(conn, run(m, found, who, msg));
+}
+
+/* A call that waited for the bus to say who sent it. */
+static void on_identified(DBusConnection *conn, DBusMessage *msg, const caller *who, void *userdata) {
+        manager *m = userdata;
+        const method *found = lookup(msg);
+        if (found)
+                answer(m, conn, found, who, msg);
+}
+
 DBusHandlerResult manager_handle(manager *m, DBusConnection *conn, DBusMessage *msg) {
         const method *found = lookup(msg);
         caller who;
 
         if (!found)
                 return DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
-        int r = caller_identify(m->callers, conn, msg, &m->cfg, &who);
-        DBusMessage *reply = run(m, found, r < 0 ? NULL : &who, msg);
-        if (reply) {
-                (void) dbus_connection_send(conn, reply, NULL);
-                dbus_message_unref(reply);
-        }
+        int r = caller_identify(m->callers, conn, msg, &m->cfg, on_identified, m, &who);
+        if (r == 0)
+                return DBUS_HANDLER_RESULT_HANDLED; /* answered by on_identified() */
+        if (r == -ENOBUFS)
+                send_reply(conn, dbus_message_new_error(msg, DBUS_ERROR_LIMITS_EXCEEDED,
+                                                        "too many calls are waiting for the bus to say who sent "
+                                                        "them; wait for replies before sending more"));
+        else
+                answer(m, conn, found, r > 0 ? &who : NULL, msg);
         return DBUS_HANDLER_RESULT_HANDLED;
 }
 

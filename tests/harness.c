@@ -100,9 +100,7 @@ static bool wait_for_path(const char *path, pid_t pid, int ms) {
         return false;
 }
 
-void harness_start_bus(harness *h) {
-        char conf[PATH_MAX + 16], sock[PATH_MAX + 8];
-
+void harness_prepare(harness *h) {
         if (!h->dir[0]) {
                 snprintf(h->dir, sizeof(h->dir), "/tmp/accesskey-test-XXXXXX");
                 ck_assert_ptr_nonnull(mkdtemp(h->dir));
@@ -113,6 +111,12 @@ void harness_start_bus(harness *h) {
                 snprintf(h->daemon_log, sizeof(h->daemon_log), "%s/accesskeyd.log", h->dir);
                 snprintf(h->private_socket, sizeof(h->private_socket), "%s/private", h->dir);
         }
+}
+
+void harness_start_bus(harness *h) {
+        char conf[PATH_MAX + 16], sock[PATH_MAX + 8];
+
+        harness_prepare(h);
         snprintf(h->bus_address, sizeof(h->bus_address), "unix:path=%s/bus", h->dir);
         snprintf(conf, sizeof(conf), "%s/bus.conf", h->dir);
         snprintf(sock, sizeof(sock), "%s/bus", h->dir);
@@ -137,7 +141,7 @@ void harness_start_bus(harness *h) {
         ck_assert_msg(wait_for_path(sock, pid, 10000), "dbus-daemon did not start (%s)", conf);
 }
 
-void harness_start_daemon(harness *h, const char *const *daemon_args) {
+void harness_spawn_daemon(harness *h, const char *const *daemon_args) {
         const char *argv[48];
         char bus[PATH_MAX + 16], state[PATH_MAX + 16], config[PATH_MAX + 16], priv[PATH_MAX + 32];
         char *exe = strdup(harness_path("accesskeyd"));
@@ -186,7 +190,13 @@ void harness_start_daemon(harness *h, const char *const *daemon_args) {
         }
         h->daemon_pid = pid;
         free(exe);
+}
 
+void harness_start_daemon(harness *h, const char *const *daemon_args) {
+        pid_t pid;
+
+        harness_spawn_daemon(h, daemon_args);
+        pid = h->daemon_pid;
         /* Ready when the name answers on the bus (valgrind takes a while). */
         for (int i = 0; i < 3000; i++) {
                 const char *const probe[] = { "/usr/bin/busctl", "--address", h->bus_address, "status",

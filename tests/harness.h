@@ -39,6 +39,11 @@ char *harness_path(const char *rel);
 void harness_start(harness *h, const char *const *daemon_args);
 void harness_start_bus(harness *h);
 void harness_start_daemon(harness *h, const char *const *daemon_args);
+/* The directory and the paths in it, no bus (idempotent). */
+void harness_prepare(harness *h);
+/* Starts the daemon on h->bus_address without waiting for it to take its
+ * name: for a test that plays the bus itself. */
+void harness_spawn_daemon(harness *h, const char *const *daemon_args);
 /* SIGTERM and wait; returns the daemon's exit status (as from waitpid). */
 int harness_stop_daemon(harness *h);
 /* Stops daemon and bus, removes the directory. */
