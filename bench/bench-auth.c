@@ -5,7 +5,7 @@
  * calls each), and report the rate and the latency percentiles.
  *
  *   bench-auth (--socket PATH | --bus ADDRESS) [--clients K]
- *              [--seconds T | --count N] [--op auth|ping|connect|list|create]
+ *              [--seconds T | --count N] [--op auth|ping|echo|connect|list|create]
  *              [--creds FILE] [--user NAME] [--service NAME] [--label TEXT]
  *
  * Operations:
@@ -14,6 +14,9 @@
  *   ping    org.freedesktop.DBus.Peer.Ping on the daemon's object, over
  *           the library's own transport: the round trip with no work
  *           behind it, the baseline of auth
+ *   echo    32 bytes over a socketpair to a thread of this process that
+ *           sends them back: a wakeup each way and nothing else, the floor
+ *           under any one client's round trip on this machine
  *   connect a fresh connection per call, and on it one call with no work
  *           behind it: Peer.Ping to the daemon on the private socket;
  *           Hello and GetId to the bus daemon itself on a bus (accesskeyd
@@ -30,8 +33,11 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "accesskey.h"
 #include "peer.h"
@@ -40,7 +46,7 @@
 #define MAX_CREDS 4096
 #define TIMEOUT_MS 10000
 
-typedef enum op { OP_AUTH, OP_PING, OP_CONNECT, OP_LIST, OP_CREATE } op;
+typedef enum op { OP_AUTH, OP_PING, OP_ECHO, OP_CONNECT, OP_LIST, OP_CREATE } op;
 
 static struct {
         const char *socket_path, *bus, *user, *service, *label;
@@ -121,7 +127,29 @@ static int do_connect(client *cl) {
         return r;
 }
 
-static int do_one(ak_client *ak, peer_conn *raw, client *cl, size_t i) {
+/* The other end of an echo client's socketpair. */
+static void *echo(void *userdata) {
+        int fd = (int) (intptr_t) userdata;
+        char b[64];
+        for (;;) {
+                ssize_t k = read(fd, b, sizeof(b));
+                if (k <= 0 || write(fd, b, (size_t) k) != k)
+                        break;
+        }
+        close(fd);
+        return NULL;
+}
+
+static int do_echo(int fd, client *cl) {
+        char b[32] = { 0 };
+        if (write(fd, b, sizeof(b)) != (ssize_t) sizeof(b) || read(fd, b, sizeof(b)) != (ssize_t) sizeof(b)) {
+                note_error(cl, -EIO, "echo");
+                return -EIO;
+        }
+        return 0;
+}
+
+static int do_one(ak_client *ak, peer_conn *raw, int echo_fd, client *cl, size_t i) {
         int r = 0;
         switch (cfg.op) {
         case OP_AUTH: {
@@ -137,6 +165,8 @@ static int do_one(ak_client *ak, peer_conn *raw, client *cl, size_t i) {
         }
         case OP_PING:
                 return do_ping(raw, cl, false);
+        case OP_ECHO:
+                return do_echo(echo_fd, cl);
         case OP_CONNECT:
                 return do_connect(cl);
         case OP_LIST: {
@@ -165,10 +195,16 @@ static void *run(void *userdata) {
         client *cl = userdata;
         ak_client *ak = NULL;
         peer_conn *raw = NULL;
-        int r = 0;
+        pthread_t echoer;
+        int r = 0, pair[2] = { -1, -1 };
 
         if (cfg.op == OP_PING)
                 r = (raw = open_raw()) ? 0 : -ECONNREFUSED;
+        else if (cfg.op == OP_ECHO) {
+                if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0 ||
+                    pthread_create(&echoer, NULL, echo, (void *) (intptr_t) pair[1]) != 0)
+                        r = -errno;
+        }
         else if (cfg.op != OP_CONNECT)
                 r = ak_client_open(cfg.socket_path ? NULL : cfg.bus, cfg.socket_path, TIMEOUT_MS, &ak);
         if (r < 0)
@@ -181,7 +217,7 @@ static void *run(void *userdata) {
                 double t0 = now_s();
                 if (cfg.count ? i >= cfg.count : t0 - t_start >= cfg.seconds)
                         break;
-                if (do_one(ak, raw, cl, i) < 0 && cl->errors > 100)
+                if (do_one(ak, raw, pair[0], cl, i) < 0 && cl->errors > 100)
                         break;
                 double t1 = now_s();
                 if (cl->n == cl->cap) {
@@ -194,6 +230,10 @@ static void *run(void *userdata) {
         }
         peer_close(raw);
         ak_client_close(ak);
+        if (pair[0] >= 0) {
+                close(pair[0]);
+                (void) pthread_join(echoer, NULL);
+        }
         return NULL;
 }
 
@@ -272,7 +312,7 @@ int main(int argc, char **argv) {
                         break;
                 default:
                         fprintf(stderr, "usage: bench-auth (--socket PATH | --bus ADDRESS) [--clients K] "
-                                        "[--seconds T | --count N] [--op auth|ping|list|create] [--creds FILE]\n");
+                                        "[--seconds T | --count N] [--op auth|ping|echo|connect|list|create] [--creds FILE]\n");
                         return 2;
                 }
         }
@@ -280,6 +320,8 @@ int main(int argc, char **argv) {
                 cfg.op = OP_AUTH;
         else if (!strcmp(op_name, "ping"))
                 cfg.op = OP_PING;
+        else if (!strcmp(op_name, "echo"))
+                cfg.op = OP_ECHO;
         else if (!strcmp(op_name, "connect"))
                 cfg.op = OP_CONNECT;
         else if (!strcmp(op_name, "list"))

@@ -25,6 +25,7 @@ void config_init(config *c) {
                 .expiry_warning = 2 * 24 * 3600 * USEC_PER_SEC,
                 .rate_limit_burst = 10,
                 .rate_limit_interval = 10 * USEC_PER_SEC,
+                .busy_poll_usec = 20,
         };
 }
 
@@ -125,6 +126,14 @@ int config_parse(const char *text, const char *path, config *ret, char *err, siz
                         if (parse_timespan(value, &c.rate_limit_interval) < 0 ||
                             c.rate_limit_interval > 24 * 3600 * USEC_PER_SEC) {
                                 snprintf(err, errlen, "%s:%u: RateLimitInterval: '%s' is not a span from 1s to 1d",
+                                         path, line, value);
+                                goto fail;
+                        }
+                } else if (streq(key, "BusyPollMicroseconds")) {
+                        if (parse_count(value, &c.busy_poll_usec) < 0 || streq(value, "unlimited") ||
+                            c.busy_poll_usec > 1000) {
+                                snprintf(err, errlen,
+                                         "%s:%u: BusyPollMicroseconds: '%s' is not a number from 0 (off) to 1000",
                                          path, line, value);
                                 goto fail;
                         }

@@ -21,6 +21,7 @@ typedef struct config {
         uint32_t rate_limit_burst;   /* failures allowed at once per source and per key; 0: off */
         uint64_t rate_limit_interval; /* usec for one more failure to be allowed */
         char *authenticate_group;    /* NULL: every local user may call Authenticate */
+        uint32_t busy_poll_usec;     /* after work, look for more this long before sleeping; 0: off */
 } config;
 
 void config_init(config *c);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -43,6 +44,8 @@ struct loop {
                 void *userdata;
         } *idles;
         size_t n_idles;
+        unsigned busy_poll_usec;
+        bool had_work; /* the last wait returned events */
         bool quit;
         int code;
 };
@@ -422,6 +425,21 @@ static void dispatch_all(loop *l) {
         free(copy);
 }
 
+void loop_set_busy_poll(loop *l, unsigned usec) {
+        l->busy_poll_usec = usec;
+}
+
+/* A client that waits for each answer sends its next call a wakeup's time
+ * after the answer; on a VM a wakeup costs 25-35 µs each way, which a short
+ * look saves both sides.  0 when nothing came. */
+static int busy_poll(loop *l, struct epoll_event *evs, int max) {
+        uint64_t end = mono_usec() + l->busy_poll_usec;
+        int n;
+        while ((n = epoll_wait(l->epfd, evs, max, 0)) == 0 && mono_usec() < end)
+                (void) sched_yield();
+        return n;
+}
+
 int loop_run(loop *l) {
         struct epoll_event evs[32];
 
@@ -430,7 +448,12 @@ int loop_run(loop *l) {
                 bool busy = run_idles(l);
                 if (l->quit)
                         break;
-                int n = epoll_wait(l->epfd, evs, ELEMENTSOF(evs), busy ? 0 : next_timeout_ms(l));
+                int n = 0;
+                if (l->busy_poll_usec && l->had_work && !busy)
+                        n = busy_poll(l, evs, ELEMENTSOF(evs));
+                if (n == 0)
+                        n = epoll_wait(l->epfd, evs, ELEMENTSOF(evs), busy ? 0 : next_timeout_ms(l));
+                l->had_work = n > 0;
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;

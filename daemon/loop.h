@@ -37,6 +37,9 @@ void loop_remove_fd(loop *l, int fd);
 void loop_forget_fd(loop *l, int fd);
 int loop_add_timer(loop *l, uint64_t interval_usec, loop_timer_fn fn, void *userdata);
 int loop_add_idle(loop *l, loop_idle_fn fn, void *userdata);
+/* After an iteration that had work, look for more for up to usec (giving
+ * the CPU to anyone who wants it) before sleeping; 0: sleep at once. */
+void loop_set_busy_poll(loop *l, unsigned usec);
 void loop_remove_idle(loop *l, loop_idle_fn fn, void *userdata);
 
 /* Runs until loop_quit(); returns the code given to it. */

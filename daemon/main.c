@@ -142,8 +142,10 @@ static void reload(void) {
 static void on_signal(loop *l, int fd, uint32_t revents, void *userdata) {
         struct signalfd_siginfo si;
         while (read(fd, &si, sizeof(si)) == (ssize_t) sizeof(si)) {
-                if (si.ssi_signo == SIGHUP)
+                if (si.ssi_signo == SIGHUP) {
                         reload();
+                        loop_set_busy_poll(l, mgr.cfg.busy_poll_usec);
+                }
                 else {
                         log_info("received %s; flushing and exiting", strsignal((int) si.ssi_signo));
                         loop_quit(l, 0);
@@ -237,6 +239,7 @@ int main(int argc, char **argv) {
                 log_error("cannot set up signals and timers: %m");
                 goto out;
         }
+        loop_set_busy_poll(l, mgr.cfg.busy_poll_usec);
         /* The bus name first: owning it proves no other accesskeyd runs, so
          * a socket file left at the private path is stale. */
         if (bus_start(l, &mgr, o.bus, false, &bus) < 0)

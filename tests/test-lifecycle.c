@@ -545,7 +545,7 @@ START_TEST(test_lifetime_limits_and_reload) {
         create_full(c, &(ak_create_options){ .name = "r", .set_expires = true, .expires_at = 0 }, &rid, &rsecret);
 
         /* SIGHUP reloads: now bin may own only one key. */
-        write_config("MaxKeysPerUser = 1\n");
+        write_config("MaxKeysPerUser = 1\nBusyPollMicroseconds = 0\n");
         kill(h.daemon_pid, SIGHUP);
         for (int i = 0; i < 100; i++) {
                 _cleanup_(freep) char *log = harness_read_file(h.daemon_log);
@@ -566,6 +566,17 @@ START_TEST(test_lifetime_limits_and_reload) {
         _cleanup_(freep) char *log = harness_read_file(h.daemon_log);
         ck_assert_ptr_nonnull(strstr(log, "accesskeyd.conf:1: MaxKeysPerUser"));
         ck_assert_ptr_nonnull(strstr(log, "keeping the previous configuration"));
+        write_config("# a look of 5 ms after each call would be a busy loop\nBusyPollMicroseconds = 5000\n");
+        kill(h.daemon_pid, SIGHUP);
+        const char *want = "accesskeyd.conf:2: BusyPollMicroseconds: '5000' is not a number from 0 (off) to 1000";
+        for (int i = 0; i < 250; i++) {
+                free(log);
+                log = harness_read_file(h.daemon_log);
+                if (log && strstr(log, want))
+                        break;
+                usleep(20000);
+        }
+        ck_assert_msg(log && strstr(log, want), "no complaint about BusyPollMicroseconds in the log");
         free(rid);
         ak_secret_free(rsecret);
         ak_client_close(c);
