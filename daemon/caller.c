@@ -76,12 +76,17 @@ void caller_cache_forget(caller_cache *c, const char *unique_name) {
         free(hashmap_remove(c->by_name, unique_name));
 }
 
-void caller_cache_clear(caller_cache *c) {
+/* Empties *h, freeing its values (kept as it is without memory). */
+static void map_reset(hashmap **h, void (*free_value)(void *)) {
         hashmap *n = hashmap_new();
         if (!n)
                 return;
-        hashmap_free(c->by_name, free);
-        c->by_name = n;
+        hashmap_free(*h, free_value);
+        *h = n;
+}
+
+void caller_cache_clear(caller_cache *c) {
+        map_reset(&c->by_name, free);
 }
 
 int name_to_uid(const char *name, uint32_t *ret) {
@@ -285,9 +290,5 @@ int caller_identify(caller_cache *c, DBusConnection *conn, DBusMessage *m, const
 }
 
 void caller_cache_cancel(caller_cache *c) {
-        hashmap *n = hashmap_new();
-        if (!n)
-                return;
-        hashmap_free(c->pending, lookup_free);
-        c->pending = n;
+        map_reset(&c->pending, lookup_free);
 }
