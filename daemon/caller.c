@@ -133,7 +133,6 @@ bool uid_is_admin(uint32_t uid, const char *admin_group) {
         return false;
 }
 
-
 static void lookup_free(void *p) {
         lookup *k = p;
         if (!k)
