@@ -97,15 +97,21 @@ hashmap *hashmap_new(void) {
         return h;
 }
 
-hashmap *hashmap_free(hashmap *h, void (*free_value)(void *)) {
-        if (!h)
-                return NULL;
+void hashmap_clear(hashmap *h, void (*free_value)(void *)) {
         for (size_t i = 0; i < h->cap; i++)
                 if (h->slots[i].key) {
                         free(h->slots[i].key);
                         if (free_value)
                                 free_value(h->slots[i].value);
                 }
+        memset(h->slots, 0, h->cap * sizeof(*h->slots));
+        h->n = 0;
+}
+
+hashmap *hashmap_free(hashmap *h, void (*free_value)(void *)) {
+        if (!h)
+                return NULL;
+        hashmap_clear(h, free_value);
         free(h->slots);
         free(h);
         return NULL;

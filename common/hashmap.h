@@ -11,6 +11,9 @@ typedef struct hashmap hashmap;
 hashmap *hashmap_new(void);
 /* Frees the map; calls free_value on every value when it is not NULL. */
 hashmap *hashmap_free(hashmap *h, void (*free_value)(void *));
+/* Empties the map in place (it cannot fail), calling free_value on every
+ * value when it is not NULL; free_value must not use the map. */
+void hashmap_clear(hashmap *h, void (*free_value)(void *));
 
 void *hashmap_get(const hashmap *h, const char *key);
 /* Inserts or replaces; returns 0 or -ENOMEM.  *ret_old (optional) receives

@@ -21,11 +21,14 @@
 #define CALLER_WAITING_PER_NAME 64
 #define CALLER_WAITING_MAX 4096
 #define CALLER_LOOKUPS_MAX 1024
+#define CALLER_WAITING_BYTES_PER_NAME (1024 * 1024)
+#define CALLER_WAITING_BYTES_MAX (16 * 1024 * 1024)
 
 struct caller_cache {
         hashmap *by_name; /* unique name → caller* */
         hashmap *pending; /* unique name → lookup* */
         size_t n_waiting; /* calls queued in all lookups */
+        size_t bytes;     /* and their size */
 };
 
 /* A GetConnectionUnixUser on its way for one unique name, and the calls
@@ -39,7 +42,7 @@ typedef struct lookup {
         caller_identified_fn done;
         void *userdata;
         DBusMessage **waiting;
-        size_t n_waiting, n_allocated;
+        size_t n_waiting, n_allocated, bytes;
         bool gone; /* the name left the bus: do not cache it */
 } lookup;
 
@@ -76,17 +79,10 @@ void caller_cache_forget(caller_cache *c, const char *unique_name) {
         free(hashmap_remove(c->by_name, unique_name));
 }
 
-/* Empties *h, freeing its values (kept as it is without memory). */
-static void map_reset(hashmap **h, void (*free_value)(void *)) {
-        hashmap *n = hashmap_new();
-        if (!n)
-                return;
-        hashmap_free(*h, free_value);
-        *h = n;
-}
-
 void caller_cache_clear(caller_cache *c) {
-        map_reset(&c->by_name, free);
+        /* In place: a cache left full for want of memory would vouch for
+         * a reused name after the bus restarts. */
+        hashmap_clear(c->by_name, free);
 }
 
 int name_to_uid(const char *name, uint32_t *ret) {
@@ -145,12 +141,38 @@ static void lookup_free(void *p) {
                 dbus_pending_call_unref(k->call);
         }
         k->cache->n_waiting -= k->n_waiting;
+        k->cache->bytes -= k->bytes;
         free(k->name);
         free(k);
 }
 
+/* A message's size on the wire (libdbus has no public accessor but this
+ * copy; only the calls that must wait pay for it).  SIZE_MAX without
+ * memory. */
+static size_t message_size(DBusMessage *m) {
+        char *bytes;
+        int len;
+        if (!dbus_message_marshal(m, &bytes, &len))
+                return SIZE_MAX;
+        dbus_free(bytes);
+        return (size_t) len;
+}
+
 static int lookup_enqueue(lookup *k, DBusMessage *m) {
+        /* No method of ours takes descriptors, and the calls that wait are
+         * bounded in bytes too: libdbus stops reading the bus once the
+         * messages it has handed out pass its own limits, and the bus's
+         * answer to the look-up would never be read. */
+        if (dbus_message_contains_unix_fds(m))
+                return -EINVAL;
         if (k->n_waiting >= CALLER_WAITING_PER_NAME || k->cache->n_waiting >= CALLER_WAITING_MAX)
+                return -ENOBUFS;
+        /* One call may always wait, whatever its size (the bus bounds a
+         * message): the bounds are on what queues behind it. */
+        size_t size = message_size(m);
+        if (size == SIZE_MAX ||
+            (k->n_waiting > 0 && size > CALLER_WAITING_BYTES_PER_NAME - MIN(k->bytes, CALLER_WAITING_BYTES_PER_NAME)) ||
+            (k->cache->bytes > 0 && size > CALLER_WAITING_BYTES_MAX - MIN(k->cache->bytes, CALLER_WAITING_BYTES_MAX)))
                 return -ENOBUFS;
         if (k->n_waiting == k->n_allocated) {
                 size_t n = k->n_allocated ? 2 * k->n_allocated : 4;
@@ -162,6 +184,8 @@ static int lookup_enqueue(lookup *k, DBusMessage *m) {
         }
         k->waiting[k->n_waiting++] = dbus_message_ref(m);
         k->cache->n_waiting++;
+        k->bytes += size;
+        k->cache->bytes += size;
         return 0;
 }
 
@@ -171,7 +195,9 @@ static int uid_of_reply(DBusMessage *reply, const char *name, uint32_t *ret) {
         DBusError e = DBUS_ERROR_INIT;
         uint32_t uid;
 
-        if (!reply)
+        /* Only the bus daemon answers for the bus: a reply is matched by
+         * its serial alone, which any peer on a permissive bus could send. */
+        if (!reply || !streq(strempty(dbus_message_get_sender(reply)), DBUS_SERVICE_DBUS))
                 return -EACCES;
         if (dbus_set_error_from_message(&e, reply) ||
             !dbus_message_get_args(reply, &e, DBUS_TYPE_UINT32, &uid, DBUS_TYPE_INVALID)) {
@@ -223,7 +249,9 @@ static void on_lookup_reply(DBusPendingCall *call, void *userdata) {
                 dbus_message_unref(k->waiting[i]);
         }
         k->cache->n_waiting -= k->n_waiting;
+        k->cache->bytes -= k->bytes;
         k->n_waiting = 0;
+        k->bytes = 0;
         dbus_pending_call_unref(k->call);
         k->call = NULL;
         lookup_free(k);
@@ -276,7 +304,7 @@ int caller_identify(caller_cache *c, DBusConnection *conn, DBusMessage *m, const
 
         lookup *k = hashmap_get(c->pending, sender);
         if (!k) {
-                if (hashmap_size(c->pending) >= CALLER_LOOKUPS_MAX)
+                if (hashmap_size(c->pending) >= CALLER_LOOKUPS_MAX || c->n_waiting >= CALLER_WAITING_MAX)
                         return -ENOBUFS;
                 int r = lookup_start(c, conn, sender, cfg, done, userdata, &k);
                 if (r < 0)
@@ -289,5 +317,5 @@ int caller_identify(caller_cache *c, DBusConnection *conn, DBusMessage *m, const
 }
 
 void caller_cache_cancel(caller_cache *c) {
-        map_reset(&c->pending, lookup_free);
+        hashmap_clear(c->pending, lookup_free);
 }

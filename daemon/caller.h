@@ -33,7 +33,9 @@ typedef void (*caller_identified_fn)(DBusConnection *conn, DBusMessage *m, const
  * queued (referenced) behind a GetConnectionUnixUser on its way, and
  * done(conn, m, ...) will be called when the bus answers, in the order the
  * calls came; -EACCES when the caller cannot be established; -ENOBUFS when
- * too many calls already wait; -ENOMEM.  (On the private socket the caller
+ * too many calls, or too many bytes (1 MiB behind a name's first call,
+ * 16 MiB in all),
+ * already wait; -EINVAL for a call that carries file descriptors; -ENOMEM.  (On the private socket the caller
  * is its SO_PEERCRED UID: see private.c.) */
 int caller_identify(caller_cache *c, DBusConnection *conn, DBusMessage *m, const config *cfg,
                     caller_identified_fn done, void *userdata, caller *ret);

@@ -1129,8 +1129,12 @@ DBusHandlerResult manager_handle(manager *m, DBusConnection *conn, DBusMessage *
                 return DBUS_HANDLER_RESULT_HANDLED; /* answered by on_identified() */
         if (r == -ENOBUFS)
                 send_reply(conn, dbus_message_new_error(msg, DBUS_ERROR_LIMITS_EXCEEDED,
-                                                        "too many calls are waiting for the bus to say who sent "
-                                                        "them; wait for replies before sending more"));
+                                                        "too many calls, or too large, are waiting for the bus "
+                                                        "to say who sent them; wait for replies before sending "
+                                                        "more"));
+        else if (r == -EINVAL)
+                send_reply(conn, dbus_message_new_error(msg, DBUS_ERROR_INVALID_ARGS,
+                                                        "no method here takes file descriptors"));
         else
                 answer(m, conn, found, r > 0 ? &who : NULL, msg);
         return DBUS_HANDLER_RESULT_HANDLED;

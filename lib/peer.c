@@ -201,7 +201,9 @@ static int read_more(peer_conn *p, uint64_t deadline) {
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0 && errno == EAGAIN) {
-                        if (p->spin_usec && spin_for_input(p->fd, p->spin_usec))
+                        uint64_t now = mono_usec();
+                        if (p->spin_usec && now < deadline &&
+                            spin_for_input(p->fd, (unsigned) MIN((uint64_t) p->spin_usec, deadline - now)))
                                 continue;
                         int r = wait_for(p->fd, POLLIN, deadline);
                         if (r < 0)

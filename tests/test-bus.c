@@ -7,8 +7,9 @@
  * demand: the daemon never waits for the bus to say who is calling (the
  * private socket is served meanwhile); calls that wait are answered in the
  * order they came, as the UID the bus gave; that answer is kept per unique
- * name and forgotten when the name leaves; a name the bus cannot vouch for
- * is denied; and the calls that may wait are bounded.
+ * name and forgotten when the name leaves; a name the bus cannot vouch for,
+ * or an answer from anyone but the bus, is denied; and the calls that may
+ * wait are bounded, in number and in bytes.
  */
 #include <check.h>
 #include <dbus/dbus.h>
@@ -396,6 +397,55 @@ START_TEST(test_waiting_calls_are_bounded) {
 }
 END_TEST
 
+START_TEST(test_an_answer_not_from_the_bus_is_refused) {
+        /* A reply with the look-up's serial, from another peer (as anyone
+         * could send on a permissive bus), claiming root. */
+        uint32_t serial = call_summary(":1.61");
+        fb_pump(30000, &fb.lookups_seen, 1);
+        DBusMessage *r = dbus_message_new_method_return(fb.lookups[0]);
+        uint32_t root = 0;
+        ck_assert_ptr_nonnull(r);
+        ck_assert(dbus_message_append_args(r, DBUS_TYPE_UINT32, &root, DBUS_TYPE_INVALID));
+        fb_send(r, ":1.62");
+        dbus_message_unref(r);
+        fb_pump(30000, &fb.n_out, 1);
+        ck_assert_uint_eq(fb.n_out, 1);
+        ck_assert_str_eq(dbus_message_get_error_name(fb.out[0]), AK_ERROR_PREFIX "PermissionDenied");
+        ck_assert_uint_eq(dbus_message_get_reply_serial(fb.out[0]), serial);
+}
+END_TEST
+
+START_TEST(test_waiting_bytes_are_bounded) {
+        /* Two calls of 600 KB from one name: the second would pass the
+         * 1 MiB that one name may have waiting. */
+        size_t big = 600 * 1024;
+        char *text = malloc(big + 1);
+        ck_assert_ptr_nonnull(text);
+        memset(text, 'x', big);
+        text[big] = 0;
+        uint32_t serials[2];
+        for (int i = 0; i < 2; i++) {
+                DBusMessage *m = dbus_message_new_method_call(AK_BUS_NAME, AK_OBJECT_PATH, AK_MANAGER_INTERFACE,
+                                                              "GetKey");
+                ck_assert_ptr_nonnull(m);
+                ck_assert(dbus_message_append_args(m, DBUS_TYPE_STRING, &text, DBUS_TYPE_INVALID));
+                serials[i] = fb_send(m, ":1.85");
+                dbus_message_unref(m);
+        }
+        free(text);
+        fb_pump(30000, &fb.n_out, 1);
+        ck_assert_uint_eq(fb.n_out, 1);
+        ck_assert_str_eq(dbus_message_get_error_name(fb.out[0]), DBUS_ERROR_LIMITS_EXCEEDED);
+        ck_assert_uint_eq(dbus_message_get_reply_serial(fb.out[0]), serials[1]);
+        /* The first waited, and is answered (its ID is refused). */
+        answer_lookup(":1.85", 0);
+        fb_pump(30000, &fb.n_out, 2);
+        ck_assert_uint_eq(fb.n_out, 2);
+        ck_assert_uint_eq(dbus_message_get_reply_serial(fb.out[1]), serials[0]);
+        ck_assert_str_eq(dbus_message_get_error_name(fb.out[1]), AK_ERROR_PREFIX "InvalidArgument");
+}
+END_TEST
+
 START_TEST(test_a_bus_that_never_answers_is_given_up) {
         /* The daemon asks with the 5 s timeout of a bus call, then denies. */
         uint32_t serial = call_summary(":1.90");
@@ -438,6 +488,8 @@ int main(void) {
         tcase_add_test(tc, test_a_name_the_bus_cannot_vouch_for_is_denied);
         tcase_add_test(tc, test_a_name_that_leaves_is_forgotten);
         tcase_add_test(tc, test_waiting_calls_are_bounded);
+        tcase_add_test(tc, test_an_answer_not_from_the_bus_is_refused);
+        tcase_add_test(tc, test_waiting_bytes_are_bounded);
         tcase_add_test(tc, test_a_bus_that_never_answers_is_given_up);
         tcase_add_test(tc, test_losing_the_bus_while_calls_wait);
         suite_add_tcase(s, tc);
