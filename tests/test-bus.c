@@ -280,6 +280,16 @@ static uint64_t summary_total(size_t i, uint32_t serial) {
         return 0;
 }
 
+/* Waits for the daemon's first reply to a caller: an error named name,
+ * answering serial. */
+static void expect_first_error(const char *name, uint32_t serial) {
+        fb_pump(30000, &fb.n_out, 1);
+        ck_assert_uint_eq(fb.n_out, 1);
+        ck_assert_int_eq(dbus_message_get_type(fb.out[0]), DBUS_MESSAGE_TYPE_ERROR);
+        ck_assert_str_eq(dbus_message_get_error_name(fb.out[0]), name);
+        ck_assert_uint_eq(dbus_message_get_reply_serial(fb.out[0]), serial);
+}
+
 /* A key of root's, made over the private socket (the bus is ours). */
 static void create_root_key(void) {
         ak_client *c;
@@ -344,11 +354,7 @@ START_TEST(test_a_name_the_bus_cannot_vouch_for_is_denied) {
         uint32_t serial = call_summary(":1.60");
         fb_pump(30000, &fb.lookups_seen, 1);
         answer_lookup(":1.60", -1);
-        fb_pump(30000, &fb.n_out, 1);
-        ck_assert_uint_eq(fb.n_out, 1);
-        ck_assert_int_eq(dbus_message_get_type(fb.out[0]), DBUS_MESSAGE_TYPE_ERROR);
-        ck_assert_str_eq(dbus_message_get_error_name(fb.out[0]), AK_ERROR_PREFIX "PermissionDenied");
-        ck_assert_uint_eq(dbus_message_get_reply_serial(fb.out[0]), serial);
+        expect_first_error(AK_ERROR_PREFIX "PermissionDenied", serial);
 
         /* Not remembered as denied either: the next call asks again. */
         call_summary(":1.60");
@@ -382,10 +388,7 @@ START_TEST(test_waiting_calls_are_bounded) {
         for (size_t i = 0; i < ELEMENTSOF(serials); i++)
                 serials[i] = call_summary(":1.80");
         /* The 65th is refused at once, naming the limit. */
-        fb_pump(30000, &fb.n_out, 1);
-        ck_assert_uint_eq(fb.n_out, 1);
-        ck_assert_str_eq(dbus_message_get_error_name(fb.out[0]), DBUS_ERROR_LIMITS_EXCEEDED);
-        ck_assert_uint_eq(dbus_message_get_reply_serial(fb.out[0]), serials[64]);
+        expect_first_error(DBUS_ERROR_LIMITS_EXCEEDED, serials[64]);
         ck_assert_uint_eq(fb.lookups_seen, 1);
 
         /* The 64 that waited are all answered, in order. */
@@ -408,10 +411,7 @@ START_TEST(test_an_answer_not_from_the_bus_is_refused) {
         ck_assert(dbus_message_append_args(r, DBUS_TYPE_UINT32, &root, DBUS_TYPE_INVALID));
         fb_send(r, ":1.62");
         dbus_message_unref(r);
-        fb_pump(30000, &fb.n_out, 1);
-        ck_assert_uint_eq(fb.n_out, 1);
-        ck_assert_str_eq(dbus_message_get_error_name(fb.out[0]), AK_ERROR_PREFIX "PermissionDenied");
-        ck_assert_uint_eq(dbus_message_get_reply_serial(fb.out[0]), serial);
+        expect_first_error(AK_ERROR_PREFIX "PermissionDenied", serial);
 }
 END_TEST
 
@@ -433,10 +433,7 @@ START_TEST(test_waiting_bytes_are_bounded) {
                 dbus_message_unref(m);
         }
         free(text);
-        fb_pump(30000, &fb.n_out, 1);
-        ck_assert_uint_eq(fb.n_out, 1);
-        ck_assert_str_eq(dbus_message_get_error_name(fb.out[0]), DBUS_ERROR_LIMITS_EXCEEDED);
-        ck_assert_uint_eq(dbus_message_get_reply_serial(fb.out[0]), serials[1]);
+        expect_first_error(DBUS_ERROR_LIMITS_EXCEEDED, serials[1]);
         /* The first waited, and is answered (its ID is refused). */
         answer_lookup(":1.85", 0);
         fb_pump(30000, &fb.n_out, 2);
@@ -449,10 +446,7 @@ END_TEST
 START_TEST(test_a_bus_that_never_answers_is_given_up) {
         /* The daemon asks with the 5 s timeout of a bus call, then denies. */
         uint32_t serial = call_summary(":1.90");
-        fb_pump(30000, &fb.n_out, 1);
-        ck_assert_uint_eq(fb.n_out, 1);
-        ck_assert_str_eq(dbus_message_get_error_name(fb.out[0]), AK_ERROR_PREFIX "PermissionDenied");
-        ck_assert_uint_eq(dbus_message_get_reply_serial(fb.out[0]), serial);
+        expect_first_error(AK_ERROR_PREFIX "PermissionDenied", serial);
 }
 END_TEST
 
