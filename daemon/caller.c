@@ -244,16 +244,10 @@ static void on_lookup_reply(DBusPendingCall *call, void *userdata) {
         /* Out of the map before the calls run: nothing they do may find
          * it, and each of them is answered exactly once, here. */
         (void) hashmap_remove(k->cache->pending, k->name);
-        for (size_t i = 0; i < k->n_waiting; i++) {
+        for (size_t i = 0; i < k->n_waiting; i++)
                 k->done(k->conn, k->waiting[i], known ? &who : NULL, k->userdata);
-                dbus_message_unref(k->waiting[i]);
-        }
-        k->cache->n_waiting -= k->n_waiting;
-        k->cache->bytes -= k->bytes;
-        k->n_waiting = 0;
-        k->bytes = 0;
         dbus_pending_call_unref(k->call);
-        k->call = NULL;
+        k->call = NULL; /* completed: nothing to cancel */
         lookup_free(k);
 }
 

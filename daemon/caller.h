@@ -2,8 +2,7 @@
 /*
  * Who is calling: the UID the bus daemon vouches for (GetConnectionUnixUser,
  * asked without blocking the daemon, cached per unique name and forgotten
- * on NameOwnerChanged), or SO_PEERCRED
- * on a peer-to-peer connection.  Never a message argument.  Any failure to
+ * on NameOwnerChanged), or SO_PEERCRED on a peer-to-peer connection.  Never a message argument.  Any failure to
  * learn the caller is a denial.
  */
 #pragma once
@@ -34,9 +33,9 @@ typedef void (*caller_identified_fn)(DBusConnection *conn, DBusMessage *m, const
  * done(conn, m, ...) will be called when the bus answers, in the order the
  * calls came; -EACCES when the caller cannot be established; -ENOBUFS when
  * too many calls, or too many bytes (1 MiB behind a name's first call,
- * 16 MiB in all),
- * already wait; -EINVAL for a call that carries file descriptors; -ENOMEM.  (On the private socket the caller
- * is its SO_PEERCRED UID: see private.c.) */
+ * 16 MiB in all), already wait; -EINVAL for a call that carries file
+ * descriptors; -ENOMEM.  (On the private socket the caller is its
+ * SO_PEERCRED UID: see private.c.) */
 int caller_identify(caller_cache *c, DBusConnection *conn, DBusMessage *m, const config *cfg,
                     caller_identified_fn done, void *userdata, caller *ret);
 

@@ -145,8 +145,7 @@ static void on_signal(loop *l, int fd, uint32_t revents, void *userdata) {
                 if (si.ssi_signo == SIGHUP) {
                         reload();
                         loop_set_busy_poll(l, mgr.cfg.busy_poll_usec);
-                }
-                else {
+                } else {
                         log_info("received %s; flushing and exiting", strsignal((int) si.ssi_signo));
                         loop_quit(l, 0);
                 }

@@ -30,7 +30,6 @@
 struct peer_conn {
         int fd;
         bool bus;       /* Hello goes first; signals from the bus are skipped */
-        unsigned spin_usec; /* before each sleep for an answer (0 on a bus) */
         uid_t uid;      /* the effective UID at connect(), which SO_PEERCRED holds */
         bool auth_sent; /* the handshake went out with the first call */
         bool auth_done; /* the server's OK has been read */
@@ -72,7 +71,6 @@ static int connect_unix(const char *name, size_t n, bool abstract, bool bus, pee
                 return -ENOMEM;
         p->fd = fd;
         p->bus = bus;
-        p->spin_usec = bus ? 0 : PEER_SPIN_USEC;
         p->uid = euid;
         fd = -1;
         *ret = p;
@@ -201,9 +199,10 @@ static int read_more(peer_conn *p, uint64_t deadline) {
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0 && errno == EAGAIN) {
+                        /* Not on a bus: an answer there takes two hops. */
                         uint64_t now = mono_usec();
-                        if (p->spin_usec && now < deadline &&
-                            spin_for_input(p->fd, (unsigned) MIN((uint64_t) p->spin_usec, deadline - now)))
+                        if (!p->bus && now < deadline &&
+                            spin_for_input(p->fd, (unsigned) MIN((uint64_t) PEER_SPIN_USEC, deadline - now)))
                                 continue;
                         int r = wait_for(p->fd, POLLIN, deadline);
                         if (r < 0)
