@@ -189,12 +189,21 @@ static int lookup_enqueue(lookup *k, DBusMessage *m) {
         return 0;
 }
 
-/* The UID in a reply to GetConnectionUnixUser; -EACCES for an error (the
- * caller typically left before we asked) or anything else. */
+/* The UID in a reply to GetConnectionUnixUser; -ETIMEDOUT when the bus
+ * did not answer in time, -EACCES for an error (the caller typically left
+ * before we asked) or anything else. */
 static int uid_of_reply(DBusMessage *reply, const char *name, uint32_t *ret) {
         DBusError e = DBUS_ERROR_INIT;
         uint32_t uid;
 
+        /* libdbus's own NoReply, made here when the timeout passed: it is
+         * the only message without a sender (the bus stamps every other). */
+        if (reply && !dbus_message_get_sender(reply) &&
+            dbus_message_is_error(reply, DBUS_ERROR_NO_REPLY)) {
+                log_warning("the bus did not say within %d ms who %s is; its calls are answered 'try again'",
+                            BUS_CALL_TIMEOUT_MS, name);
+                return -ETIMEDOUT;
+        }
         /* Only the bus daemon answers for the bus: a reply is matched by
          * its serial alone, which any peer on a permissive bus could send. */
         if (!reply || !streq(strempty(dbus_message_get_sender(reply)), DBUS_SERVICE_DBUS))
@@ -233,7 +242,8 @@ static void on_lookup_reply(DBusPendingCall *call, void *userdata) {
         caller who;
         uint32_t uid;
 
-        bool known = uid_of_reply(reply, k->name, &uid) == 0;
+        int r = uid_of_reply(reply, k->name, &uid);
+        bool known = r == 0;
         if (reply)
                 dbus_message_unref(reply);
         if (known) {
@@ -245,7 +255,7 @@ static void on_lookup_reply(DBusPendingCall *call, void *userdata) {
          * it, and each of them is answered exactly once, here. */
         (void) hashmap_remove(k->cache->pending, k->name);
         for (size_t i = 0; i < k->n_waiting; i++)
-                k->done(k->conn, k->waiting[i], known ? &who : NULL, k->userdata);
+                k->done(k->conn, k->waiting[i], known ? &who : NULL, r, k->userdata);
         dbus_pending_call_unref(k->call);
         k->call = NULL; /* completed: nothing to cancel */
         lookup_free(k);

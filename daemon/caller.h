@@ -24,8 +24,11 @@ caller_cache *caller_cache_new(void);
 caller_cache *caller_cache_free(caller_cache *c);
 
 /* Called once for each call that waited for its sender to be looked up:
- * who is NULL when the bus could not say (the caller is then denied). */
-typedef void (*caller_identified_fn)(DBusConnection *conn, DBusMessage *m, const caller *who, void *userdata);
+ * who is NULL when the bus could not say, and error is then -EACCES (the
+ * bus cannot vouch for the name: the caller is denied) or -ETIMEDOUT (no
+ * answer within the bus call timeout: the caller may try again). */
+typedef void (*caller_identified_fn)(DBusConnection *conn, DBusMessage *m, const caller *who, int error,
+                                     void *userdata);
 
 /* Identifies the sender of m on the bus connection conn without waiting
  * for the bus: 1 with *ret set when the sender is known; 0 when m has been

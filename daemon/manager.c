@@ -1111,10 +1111,17 @@ static void answer(manager *m, DBusConnection *conn, const method *found, const 
 }
 
 /* A call that waited for the bus to say who sent it. */
-static void on_identified(DBusConnection *conn, DBusMessage *msg, const caller *who, void *userdata) {
+static void on_identified(DBusConnection *conn, DBusMessage *msg, const caller *who, int error, void *userdata) {
         manager *m = userdata;
         const method *found = lookup(msg);
-        if (found)
+        if (!found)
+                return;
+        if (!who && error == -ETIMEDOUT)
+                /* Not a refusal: the login may go elsewhere, or again. */
+                send_reply(conn, dbus_message_new_error(msg, DBUS_ERROR_TIMEOUT,
+                                                        "the bus did not say in time who is calling; "
+                                                        "try again"));
+        else
                 answer(m, conn, found, who, msg);
 }
 

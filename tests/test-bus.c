@@ -444,9 +444,27 @@ START_TEST(test_waiting_bytes_are_bounded) {
 END_TEST
 
 START_TEST(test_a_bus_that_never_answers_is_given_up) {
-        /* The daemon asks with the 5 s timeout of a bus call, then denies. */
+        /* The daemon asks with the 5 s timeout of a bus call, then says
+         * "try again" (the library's ETIMEDOUT, the module's
+         * PAM_AUTHINFO_UNAVAIL), not "denied". */
         uint32_t serial = call_summary(":1.90");
-        expect_first_error(AK_ERROR_PREFIX "PermissionDenied", serial);
+        expect_first_error(DBUS_ERROR_TIMEOUT, serial);
+        ck_assert_int_eq(ak_error_from_dbus(DBUS_ERROR_TIMEOUT), -ETIMEDOUT);
+
+        /* Nothing is remembered: the next call asks again, and is served.
+         * The first question's late answer changes nothing (libdbus drops
+         * it); the second's is the one that counts. */
+        serial = call_summary(":1.90");
+        fb_pump(30000, &fb.lookups_seen, 2);
+        ck_assert_uint_eq(fb.lookups_seen, 2);
+        answer_lookup(":1.90", 0);
+        fb_pump(200, NULL, 0);
+        ck_assert_uint_eq(fb.n_out, 1);
+        answer_lookup(":1.90", 0);
+        fb_pump(30000, &fb.n_out, 2);
+        ck_assert_uint_eq(fb.n_out, 2);
+        ck_assert_uint_eq(dbus_message_get_reply_serial(fb.out[1]), serial);
+        ck_assert_int_eq(dbus_message_get_type(fb.out[1]), DBUS_MESSAGE_TYPE_METHOD_RETURN);
 }
 END_TEST
 
