@@ -196,12 +196,14 @@ static int uid_of_reply(DBusMessage *reply, const char *name, uint32_t *ret) {
         DBusError e = DBUS_ERROR_INIT;
         uint32_t uid;
 
-        /* libdbus's own NoReply, made here when the timeout passed: it is
-         * the only message without a sender (the bus stamps every other). */
+        /* libdbus's own NoReply, made here when the timeout passed or the
+         * bus went away: it is the only message without a sender (the bus
+         * stamps every other). */
         if (reply && !dbus_message_get_sender(reply) &&
             dbus_message_is_error(reply, DBUS_ERROR_NO_REPLY)) {
-                log_warning("the bus did not say within %d ms who %s is; its calls are answered 'try again'",
-                            BUS_CALL_TIMEOUT_MS, name);
+                log_warning("no answer from the bus about who %s is (%d ms passed, or the bus went away); "
+                            "its calls are answered 'try again'",
+                            name, BUS_CALL_TIMEOUT_MS);
                 return -ETIMEDOUT;
         }
         /* Only the bus daemon answers for the bus: a reply is matched by

@@ -450,6 +450,9 @@ START_TEST(test_a_bus_that_never_answers_is_given_up) {
         uint32_t serial = call_summary(":1.90");
         expect_first_error(DBUS_ERROR_TIMEOUT, serial);
         ck_assert_int_eq(ak_error_from_dbus(DBUS_ERROR_TIMEOUT), -ETIMEDOUT);
+        /* The administrator is told. */
+        _cleanup_(freep) char *log = harness_read_file(h.daemon_log);
+        ck_assert_ptr_nonnull(strstr(log, "no answer from the bus about who :1.90 is"));
 
         /* Nothing is remembered: the next call asks again, and is served.
          * The first question's late answer changes nothing (libdbus drops
