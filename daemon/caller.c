@@ -23,12 +23,17 @@
 #define CALLER_LOOKUPS_MAX 1024
 #define CALLER_WAITING_BYTES_PER_NAME (1024 * 1024)
 #define CALLER_WAITING_BYTES_MAX (16 * 1024 * 1024)
+/* A bus that stops answering times out up to CALLER_LOOKUPS_MAX look-ups
+ * at once: one warning in this long says so for all of them. */
+#define NO_ANSWER_WARN_USEC (10 * USEC_PER_SEC)
 
 struct caller_cache {
         hashmap *by_name; /* unique name → caller* */
         hashmap *pending; /* unique name → lookup* */
         size_t n_waiting; /* calls queued in all lookups */
         size_t bytes;     /* and their size */
+        uint64_t warned_at;  /* the last "no answer" warning (mono_usec) */
+        unsigned unwarned;   /* look-ups timed out since, not logged */
 };
 
 /* A GetConnectionUnixUser on its way for one unique name, and the calls
@@ -196,16 +201,12 @@ static int uid_of_reply(DBusMessage *reply, const char *name, uint32_t *ret) {
         DBusError e = DBUS_ERROR_INIT;
         uint32_t uid;
 
-        /* libdbus's own NoReply, made here when the timeout passed or the
-         * bus went away: it is the only message without a sender (the bus
-         * stamps every other). */
-        if (reply && !dbus_message_get_sender(reply) &&
-            dbus_message_is_error(reply, DBUS_ERROR_NO_REPLY)) {
-                log_warning("no answer from the bus about who %s is (%d ms passed, or the bus went away); "
-                            "its calls are answered 'try again'",
-                            name, BUS_CALL_TIMEOUT_MS);
+        /* libdbus's own NoReply, made here when the timeout passed: it is
+         * the only message without a sender (the bus stamps every other).
+         * (Look-ups on their way when the bus goes away are dropped, with
+         * their calls, by caller_cache_cancel().) */
+        if (reply && !dbus_message_get_sender(reply) && dbus_message_is_error(reply, DBUS_ERROR_NO_REPLY))
                 return -ETIMEDOUT;
-        }
         /* Only the bus daemon answers for the bus: a reply is matched by
          * its serial alone, which any peer on a permissive bus could send. */
         if (!reply || !streq(strempty(dbus_message_get_sender(reply)), DBUS_SERVICE_DBUS))
@@ -238,6 +239,24 @@ static void cache_put(caller_cache *c, const char *name, const caller *who) {
         free(old);
 }
 
+static void warn_no_answer(caller_cache *c, const char *name) {
+        uint64_t now = mono_usec();
+        if (c->warned_at && now - c->warned_at < NO_ANSWER_WARN_USEC) {
+                c->unwarned++;
+                return;
+        }
+        if (c->unwarned)
+                log_warning("no answer from the bus within %d ms about who %s is, nor about %u other caller(s) "
+                            "before it; their calls are answered 'try again'",
+                            BUS_CALL_TIMEOUT_MS, name, c->unwarned);
+        else
+                log_warning("no answer from the bus within %d ms about who %s is; its calls are answered "
+                            "'try again'",
+                            BUS_CALL_TIMEOUT_MS, name);
+        c->warned_at = now;
+        c->unwarned = 0;
+}
+
 static void on_lookup_reply(DBusPendingCall *call, void *userdata) {
         lookup *k = userdata;
         DBusMessage *reply = dbus_pending_call_steal_reply(call);
@@ -246,6 +265,8 @@ static void on_lookup_reply(DBusPendingCall *call, void *userdata) {
 
         int r = uid_of_reply(reply, k->name, &uid);
         bool known = r == 0;
+        if (r == -ETIMEDOUT)
+                warn_no_answer(k->cache, k->name);
         if (reply)
                 dbus_message_unref(reply);
         if (known) {

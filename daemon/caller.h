@@ -2,8 +2,9 @@
 /*
  * Who is calling: the UID the bus daemon vouches for (GetConnectionUnixUser,
  * asked without blocking the daemon, cached per unique name and forgotten
- * on NameOwnerChanged), or SO_PEERCRED on a peer-to-peer connection.  Never a message argument.  Any failure to
- * learn the caller is a denial.
+ * on NameOwnerChanged), or SO_PEERCRED on a peer-to-peer connection.  Never
+ * a message argument.  A caller that cannot be learnt is denied; one the
+ * bus gives no answer for in time is told to try again.
  */
 #pragma once
 

@@ -284,9 +284,11 @@ static int verify_with_daemon(pam_handle_t *pamh, const options *o, const creden
         r = ak_authenticate(c, cred->id, cred->secret, req, ret);
         if (r < 0) {
                 const char *msg = ak_client_last_error(c);
-                if (isempty(msg))
+                /* A timeout with a message is the daemon's own answer. */
+                bool answered = !isempty(msg);
+                if (!answered)
                         msg = ak_strerror(r);
-                if (r == -ETIMEDOUT)
+                if (r == -ETIMEDOUT && !answered)
                         /* libdbus's own text for this is a paragraph of guesses. */
                         snprintf(
                                 reason, reason_len,

@@ -415,6 +415,20 @@ START_TEST(test_an_answer_not_from_the_bus_is_refused) {
 }
 END_TEST
 
+START_TEST(test_a_no_reply_from_a_peer_is_a_refusal) {
+        /* Only libdbus's own NoReply (no sender) means "the bus did not
+         * answer"; one that another peer sends is a refusal like any other
+         * answer not from the bus. */
+        uint32_t serial = call_summary(":1.63");
+        fb_pump(30000, &fb.lookups_seen, 1);
+        DBusMessage *e = dbus_message_new_error(fb.lookups[0], DBUS_ERROR_NO_REPLY, "no reply, says a peer");
+        ck_assert_ptr_nonnull(e);
+        fb_send(e, ":1.64");
+        dbus_message_unref(e);
+        expect_first_error(AK_ERROR_PREFIX "PermissionDenied", serial);
+}
+END_TEST
+
 START_TEST(test_waiting_bytes_are_bounded) {
         /* Two calls of 600 KB from one name: the second would pass the
          * 1 MiB that one name may have waiting. */
@@ -452,11 +466,11 @@ START_TEST(test_a_bus_that_never_answers_is_given_up) {
         ck_assert_int_eq(ak_error_from_dbus(DBUS_ERROR_TIMEOUT), -ETIMEDOUT);
         /* The administrator is told. */
         _cleanup_(freep) char *log = harness_read_file(h.daemon_log);
-        ck_assert_ptr_nonnull(strstr(log, "no answer from the bus about who :1.90 is"));
+        ck_assert_ptr_nonnull(strstr(log, "no answer from the bus within 5000 ms about who :1.90 is"));
 
         /* Nothing is remembered: the next call asks again, and is served.
-         * The first question's late answer changes nothing (libdbus drops
-         * it); the second's is the one that counts. */
+         * The first question's late answer changes nothing (it matches no
+         * pending call, and the daemon ignores it); the second's counts. */
         serial = call_summary(":1.90");
         fb_pump(30000, &fb.lookups_seen, 2);
         ck_assert_uint_eq(fb.lookups_seen, 2);
@@ -504,6 +518,7 @@ int main(void) {
         tcase_add_test(tc, test_a_name_that_leaves_is_forgotten);
         tcase_add_test(tc, test_waiting_calls_are_bounded);
         tcase_add_test(tc, test_an_answer_not_from_the_bus_is_refused);
+        tcase_add_test(tc, test_a_no_reply_from_a_peer_is_a_refusal);
         tcase_add_test(tc, test_waiting_bytes_are_bounded);
         tcase_add_test(tc, test_a_bus_that_never_answers_is_given_up);
         tcase_add_test(tc, test_losing_the_bus_while_calls_wait);
