@@ -25,6 +25,8 @@ void config_init(config *c) {
                 .expiry_warning = 2 * 24 * 3600 * USEC_PER_SEC,
                 .rate_limit_burst = 10,
                 .rate_limit_interval = 10 * USEC_PER_SEC,
+                .change_rate_burst = 20,
+                .change_rate_interval = 1 * USEC_PER_SEC,
                 .busy_poll_usec = 20,
         };
 }
@@ -127,6 +129,22 @@ int config_parse(const char *text, const char *path, config *ret, char *err, siz
                             c.rate_limit_interval > 24 * 3600 * USEC_PER_SEC) {
                                 snprintf(err, errlen, "%s:%u: RateLimitInterval: '%s' is not a span from 1s to 1d",
                                          path, line, value);
+                                goto fail;
+                        }
+                } else if (streq(key, "ChangeRateLimitBurst")) {
+                        if (parse_count(value, &c.change_rate_burst) < 0 || streq(value, "unlimited") ||
+                            c.change_rate_burst > 100000) {
+                                snprintf(err, errlen,
+                                         "%s:%u: ChangeRateLimitBurst: '%s' is not a number from 0 (off) to 100000",
+                                         path, line, value);
+                                goto fail;
+                        }
+                } else if (streq(key, "ChangeRateLimitInterval")) {
+                        if (parse_timespan(value, &c.change_rate_interval) < 0 || c.change_rate_interval == 0 ||
+                            c.change_rate_interval > 3600 * USEC_PER_SEC) {
+                                snprintf(err, errlen,
+                                         "%s:%u: ChangeRateLimitInterval: '%s' is not a span from 1s to 1h", path,
+                                         line, value);
                                 goto fail;
                         }
                 } else if (streq(key, "BusyPollMicroseconds")) {

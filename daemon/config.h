@@ -20,6 +20,8 @@ typedef struct config {
         uint64_t expiry_warning;     /* usec before expiry to warn; 0: no warnings */
         uint32_t rate_limit_burst;   /* failures allowed at once per source and per key; 0: off */
         uint64_t rate_limit_interval; /* usec for one more failure to be allowed */
+        uint32_t change_rate_burst;   /* lifecycle calls allowed at once per UID; 0: off */
+        uint64_t change_rate_interval; /* usec for one more lifecycle call to be allowed */
         char *authenticate_group;    /* NULL: every local user may call Authenticate */
         uint32_t busy_poll_usec;     /* after work, look for more this long before sleeping; 0: off */
 } config;

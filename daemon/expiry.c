@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "expiry.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,22 +16,50 @@ static bool due(const manager *m, const key_record *r, uint64_t now) {
                r->expiry_warned_for != r->expires_at;
 }
 
-static void warn(manager *m, const char *id, uint64_t now) {
-        _cleanup_(key_record_freep) key_record *r = NULL;
+/* A warning's record on its way to disk. */
+typedef struct warning {
+        manager *m;
+        key_record *rec;
+} warning;
+
+static void on_warning_written(int k, void *userdata) {
+        warning *w = userdata;
+        const key_record *r = w->rec;
         char when[32];
 
-        /* Read again: the scan saw a snapshot. */
-        if (keystore_get(m->ks, id, &r) < 0 || !due(m, r, now))
-                return;
-        r->expiry_warned_for = r->expires_at;
-        int k = keystore_update(m->ks, r);
-        if (k < 0) {
-                log_error("key %s: cannot record its expiry warning: %s", id, strerror(-k));
+        /* -ESTALE: the key changed meanwhile; its change checks it again. */
+        if (k < 0 && k != -ESTALE && k != -ENOENT)
+                log_error("key %s: cannot record its expiry warning: %s", r->id, strerror(-k));
+        else if (k == 0) {
+                log_warning("key %s of %s (%u) expires on %s; extend it with 'accesskeyctl update %s --expires 30d'",
+                            r->id, r->owner_name, r->owner_uid, format_time(r->expires_at, when), r->id);
+                key_emit_expiring(w->m->bus, r->id, r->expires_at);
+        }
+        key_record_free(w->rec);
+        free(w);
+}
+
+static void warn(manager *m, const char *id, uint64_t now) {
+        keystore_version version;
+        key_record *r = NULL;
+
+        /* Read again: the scan saw a snapshot.  The warning is recorded
+         * only if the key is still as read, and announced once it is. */
+        if (keystore_get_versioned(m->ks, id, &r, &version) < 0 || !due(m, r, now)) {
+                key_record_free(r);
                 return;
         }
-        log_warning("key %s of %s (%u) expires on %s; extend it with 'accesskeyctl update %s --expires 30d'",
-                    r->id, r->owner_name, r->owner_uid, format_time(r->expires_at, when), r->id);
-        key_emit_expiring(m->bus, r->id, r->expires_at);
+        r->expiry_warned_for = r->expires_at;
+        warning *w = malloc(sizeof(*w));
+        if (!w) {
+                key_record_free(r);
+                return;
+        }
+        *w = (warning){ m, r };
+        if (keystore_submit_update(m->ks, r, &version, on_warning_written, w) < 0) {
+                key_record_free(r);
+                free(w);
+        }
 }
 
 void expiry_check_key(manager *m, const char *id) {

@@ -1,28 +1,66 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "keystore.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include "log.h"
 #include "util.h"
 
 #define INITIAL_MAP_SIZE (UINT64_C(16) << 20)
+#define BATCH_MAX 64
 #define PEPPER_FILE "pepper"
+
+/* A write handed to the writer thread. */
+typedef int (*write_fn)(keystore *ks, MDB_txn *txn, void *userdata);
+struct keystore_op {
+        write_fn fn;
+        void *args; /* freed with the op */
+        keystore_done_fn done;
+        void *userdata;
+        int result;
+        keystore_op *next;
+};
 
 struct keystore {
         MDB_env *env;
         MDB_dbi keys, owners, usage, retired, meta;
         ak_verifier_key *verifier_key;
-        uint64_t commits;
+        uint64_t commits; /* atomic: the writer counts, anyone reads */
+
+        /* One write transaction at a time in this process (LMDB would
+         * serialise them too, but the map may only grow while none is
+         * open). */
+        pthread_mutex_t write_lock;
+        /* Read transactions hold it shared; growing the map holds it
+         * exclusively, since LMDB allows that only with no transaction
+         * open in the process. */
+        pthread_rwlock_t map_lock;
+
+        /* The writer thread: lifecycle changes and usage figures are
+         * committed (and synced to disk) there, so that a login, which
+         * only reads, never waits behind a disk sync. */
+        bool writer_running;
+        pthread_t writer;
+        pthread_mutex_t queue_lock;
+        pthread_cond_t queue_cond;
+        bool stopping;
+        keystore_op *queue, **queue_tail; /* waiting, in order */
+        keystore_op *done, **done_tail;   /* written, for keystore_dispatch() */
+        int event_fd;                     /* readable while done is not empty */
 };
 
 static int mdb_to_errno(int rc) {
@@ -84,49 +122,244 @@ static int load_pepper(int dirfd, uint8_t ret[AK_PEPPER_LEN]) {
         return 0;
 }
 
+/* Sets the map size (0: adopt the size another process set) with no
+ * transaction open in this process: the caller holds write_lock and has
+ * none open itself; map_lock keeps readers out meanwhile. */
+static int set_map_size(keystore *ks, size_t size) {
+        pthread_rwlock_wrlock(&ks->map_lock);
+        int rc = mdb_env_set_mapsize(ks->env, size);
+        pthread_rwlock_unlock(&ks->map_lock);
+        return rc;
+}
+
 static int grow_map(keystore *ks) {
         MDB_envinfo info;
         int rc = mdb_env_info(ks->env, &info);
         if (rc == 0)
-                rc = mdb_env_set_mapsize(ks->env, info.me_mapsize * 2);
+                rc = set_map_size(ks, info.me_mapsize * 2);
         if (rc == 0)
                 log_debug("keystore: map grown to %zu MiB", (info.me_mapsize * 2) >> 20);
         return mdb_to_errno(rc);
 }
 
+/* Begins a write transaction; the caller holds write_lock. */
+static int begin_write(keystore *ks, MDB_txn **ret) {
+        int rc = mdb_txn_begin(ks->env, NULL, 0, ret);
+        if (rc == MDB_MAP_RESIZED) {
+                rc = set_map_size(ks, 0);
+                if (rc == 0)
+                        rc = mdb_txn_begin(ks->env, NULL, 0, ret);
+        }
+        return mdb_to_errno(rc);
+}
+
 /* Runs fn in one write transaction and commits it; on a full map the
- * transaction is abandoned, the map doubled and fn run again. */
-typedef int (*write_fn)(keystore *ks, MDB_txn *txn, void *userdata);
+ * transaction is abandoned, the map doubled and fn run again.  For the
+ * callers that may wait for the disk: opening, tests, tools, shutdown. */
 static int write_txn(keystore *ks, write_fn fn, void *userdata) {
+        int r = -ENOSPC;
+
+        pthread_mutex_lock(&ks->write_lock);
         for (int attempt = 0; attempt < 8; attempt++) {
                 MDB_txn *txn;
-                int rc = mdb_txn_begin(ks->env, NULL, 0, &txn);
-                if (rc == MDB_MAP_RESIZED) {
-                        rc = mdb_env_set_mapsize(ks->env, 0);
-                        if (rc == 0)
-                                rc = mdb_txn_begin(ks->env, NULL, 0, &txn);
-                }
-                if (rc != 0)
-                        return mdb_to_errno(rc);
-                int r = fn(ks, txn, userdata);
+                if ((r = begin_write(ks, &txn)) < 0)
+                        break;
+                r = fn(ks, txn, userdata);
                 if (r < 0) {
                         mdb_txn_abort(txn);
                         if (r != -ENOSPC)
-                                return r;
+                                break;
                 } else {
-                        rc = mdb_txn_commit(txn);
+                        int rc = mdb_txn_commit(txn);
                         if (rc == 0) {
-                                ks->commits++;
-                                return r;
+                                __atomic_add_fetch(&ks->commits, 1, __ATOMIC_RELAXED);
+                                break;
                         }
+                        r = mdb_to_errno(rc);
                         if (rc != MDB_MAP_FULL)
-                                return mdb_to_errno(rc);
+                                break;
                 }
-                r = grow_map(ks);
-                if (r < 0)
-                        return r;
+                if ((r = grow_map(ks)) < 0)
+                        break;
+                r = -ENOSPC;
         }
-        return -ENOSPC;
+        pthread_mutex_unlock(&ks->write_lock);
+        return r;
+}
+
+/* Runs a batch of writes in one transaction, each in a nested one of its
+ * own so that a write that fails (a quota, a record changed meanwhile)
+ * leaves the others in: one commit, one disk sync, for every change that
+ * arrived while the previous batch was being written (group commit).
+ * Each op's result is set. */
+static void write_batch(keystore *ks, keystore_op *batch) {
+        int r = -ENOSPC;
+
+        pthread_mutex_lock(&ks->write_lock);
+        for (int attempt = 0; attempt < 8; attempt++) {
+                MDB_txn *txn;
+                bool full = false;
+
+                if ((r = begin_write(ks, &txn)) < 0)
+                        break;
+                for (keystore_op *op = batch; op; op = op->next) {
+                        MDB_txn *child;
+                        int rc = mdb_txn_begin(ks->env, txn, 0, &child);
+                        if (rc != 0) {
+                                op->result = mdb_to_errno(rc);
+                                continue;
+                        }
+                        op->result = op->fn(ks, child, op->args);
+                        if (op->result < 0) {
+                                mdb_txn_abort(child);
+                        } else if ((rc = mdb_txn_commit(child)) != 0)
+                                op->result = mdb_to_errno(rc);
+                        if (op->result == -ENOSPC) {
+                                full = true;
+                                break;
+                        }
+                }
+                if (!full) {
+                        int rc = mdb_txn_commit(txn);
+                        if (rc == 0) {
+                                __atomic_add_fetch(&ks->commits, 1, __ATOMIC_RELAXED);
+                                r = 0;
+                                break;
+                        }
+                        r = mdb_to_errno(rc);
+                        if (rc != MDB_MAP_FULL)
+                                break;
+                } else
+                        mdb_txn_abort(txn);
+                if ((r = grow_map(ks)) < 0)
+                        break;
+                r = -ENOSPC;
+        }
+        pthread_mutex_unlock(&ks->write_lock);
+        /* Nothing of the batch was committed: every op failed alike. */
+        if (r < 0)
+                for (keystore_op *op = batch; op; op = op->next)
+                        op->result = r;
+}
+
+static void *writer_main(void *userdata) {
+        keystore *ks = userdata;
+
+        pthread_mutex_lock(&ks->queue_lock);
+        for (;;) {
+                while (!ks->queue && !ks->stopping)
+                        pthread_cond_wait(&ks->queue_cond, &ks->queue_lock);
+                if (!ks->queue)
+                        break; /* stopping, and all written */
+                /* At most BATCH_MAX writes a transaction: each nested one
+                 * copies the pages it touches, and the map must hold them
+                 * all until the commit. */
+                keystore_op *batch = ks->queue, **end = &ks->queue;
+                for (unsigned n = 0; *end && n < BATCH_MAX; n++)
+                        end = &(*end)->next;
+                ks->queue = *end;
+                *end = NULL;
+                if (!ks->queue)
+                        ks->queue_tail = &ks->queue;
+                pthread_mutex_unlock(&ks->queue_lock);
+
+                write_batch(ks, batch);
+
+                pthread_mutex_lock(&ks->queue_lock);
+                bool was_empty = !ks->done;
+                *ks->done_tail = batch;
+                while (*ks->done_tail)
+                        ks->done_tail = &(*ks->done_tail)->next;
+                if (was_empty) {
+                        uint64_t one = 1;
+                        ssize_t k = write(ks->event_fd, &one, sizeof(one));
+                        (void) k; /* an eventfd takes it, or is already readable */
+                }
+        }
+        pthread_mutex_unlock(&ks->queue_lock);
+        return NULL;
+}
+
+int keystore_start_writer(keystore *ks) {
+        assert(!ks->writer_running);
+        ks->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (ks->event_fd < 0)
+                return -errno;
+        ks->stopping = false;
+        int e = pthread_create(&ks->writer, NULL, writer_main, ks);
+        if (e != 0) {
+                (void) close(ks->event_fd);
+                ks->event_fd = -1;
+                return -e;
+        }
+        ks->writer_running = true;
+        return 0;
+}
+
+int keystore_event_fd(const keystore *ks) {
+        return ks->event_fd;
+}
+
+void keystore_dispatch(keystore *ks) {
+        uint64_t n;
+        ssize_t k = read(ks->event_fd, &n, sizeof(n));
+        (void) k; /* EAGAIN: a spurious wakeup, or already read */
+
+        pthread_mutex_lock(&ks->queue_lock);
+        keystore_op *list = ks->done;
+        ks->done = NULL;
+        ks->done_tail = &ks->done;
+        pthread_mutex_unlock(&ks->queue_lock);
+
+        while (list) {
+                keystore_op *op = list;
+                list = op->next;
+                if (op->done)
+                        op->done(op->result, op->userdata);
+                free(op->args);
+                free(op);
+        }
+}
+
+void keystore_stop_writer(keystore *ks) {
+        if (!ks || !ks->writer_running)
+                return;
+        pthread_mutex_lock(&ks->queue_lock);
+        ks->stopping = true;
+        pthread_cond_signal(&ks->queue_cond);
+        pthread_mutex_unlock(&ks->queue_lock);
+        (void) pthread_join(ks->writer, NULL);
+        ks->writer_running = false;
+        /* What was written is answered. */
+        keystore_dispatch(ks);
+        (void) close(ks->event_fd);
+        ks->event_fd = -1;
+}
+
+/* Hands a write to the writer thread, which takes over args (malloc'ed);
+ * done runs on the loop's thread, from keystore_dispatch(), once the
+ * write is durable or has failed.  Without a writer (tests, tools) the
+ * write is made here and done called at once. */
+static int submit(keystore *ks, write_fn fn, void *args, keystore_done_fn done, void *userdata) {
+        if (!ks->writer_running) {
+                int r = write_txn(ks, fn, args);
+                free(args);
+                if (done)
+                        done(r, userdata);
+                return 0;
+        }
+        keystore_op *op = calloc(1, sizeof(*op));
+        if (!op) {
+                free(args);
+                return -ENOMEM;
+        }
+        *op = (keystore_op){ .fn = fn, .args = args, .done = done, .userdata = userdata };
+        pthread_mutex_lock(&ks->queue_lock);
+        *ks->queue_tail = op;
+        ks->queue_tail = &op->next;
+        pthread_cond_signal(&ks->queue_cond);
+        pthread_mutex_unlock(&ks->queue_lock);
+        return 0;
 }
 
 static int put_meta(keystore *ks, MDB_txn *txn, void *userdata) {
@@ -162,6 +395,18 @@ static int open_dbs(keystore *ks, MDB_txn *txn, void *userdata) {
         return put_meta(ks, txn, userdata);
 }
 
+/* Releases before 0.2 kept the ID of every deleted key, without bound;
+ * the space goes back to the map. */
+static int forget_retired(keystore *ks, MDB_txn *txn, void *userdata) {
+        MDB_stat st;
+        int rc = mdb_stat(txn, ks->retired, &st);
+        if (rc == 0 && st.ms_entries > 0) {
+                log_info("keystore: forgetting %zu IDs of deleted keys (no longer kept)", st.ms_entries);
+                rc = mdb_drop(txn, ks->retired, 0);
+        }
+        return mdb_to_errno(rc);
+}
+
 int keystore_open(const char *dir, keystore **ret) {
         return keystore_open_sized(dir, INITIAL_MAP_SIZE, ret);
 }
@@ -173,6 +418,13 @@ int keystore_open_sized(const char *dir, uint64_t map_size, keystore **ret) {
 
         if (!ks)
                 return -ENOMEM;
+        pthread_mutex_init(&ks->write_lock, NULL);
+        pthread_rwlock_init(&ks->map_lock, NULL);
+        pthread_mutex_init(&ks->queue_lock, NULL);
+        pthread_cond_init(&ks->queue_cond, NULL);
+        ks->queue_tail = &ks->queue;
+        ks->done_tail = &ks->done;
+        ks->event_fd = -1;
         if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
                 r = -errno;
                 goto fail;
@@ -209,6 +461,8 @@ int keystore_open_sized(const char *dir, uint64_t map_size, keystore **ret) {
                 log_info("keystore: cleared %d stale reader slot(s)", dead);
 
         r = write_txn(ks, open_dbs, NULL);
+        if (r == 0)
+                r = write_txn(ks, forget_retired, NULL);
         if (r < 0) {
                 log_error("keystore: cannot open databases in %s: %s", dir, strerror(-r));
                 goto fail;
@@ -222,9 +476,14 @@ fail:
 
 keystore *keystore_close(keystore *ks) {
         if (ks) {
+                keystore_stop_writer(ks);
                 if (ks->env)
                         mdb_env_close(ks->env);
                 ak_verifier_key_free(ks->verifier_key);
+                pthread_mutex_destroy(&ks->write_lock);
+                pthread_rwlock_destroy(&ks->map_lock);
+                pthread_mutex_destroy(&ks->queue_lock);
+                pthread_cond_destroy(&ks->queue_cond);
                 free(ks);
         }
         return NULL;
@@ -235,7 +494,7 @@ ak_verifier_key *keystore_verifier_key(const keystore *ks) {
 }
 
 uint64_t keystore_commits(const keystore *ks) {
-        return ks->commits;
+        return __atomic_load_n(&ks->commits, __ATOMIC_RELAXED);
 }
 
 static MDB_val id_val(const char *id) {
@@ -288,12 +547,10 @@ static int do_insert(keystore *ks, MDB_txn *txn, void *userdata) {
                 if (n >= a->max_keys)
                         return -EDQUOT;
         }
-        MDB_val rk = id_val(a->rec->id), rv;
-        int rc = mdb_get(txn, ks->retired, &rk, &rv);
-        if (rc == 0)
-                return -EEXIST; /* an ID once deleted is never reused */
-        if (rc != MDB_NOTFOUND)
-                return mdb_to_errno(rc);
+        /* A deleted key's ID is not remembered: 90 random bits make
+         * drawing it again as unlikely as drawing a live one (see
+         * DESIGN-NOTES), and a list of every ID ever deleted would grow
+         * without bound under create/delete churn. */
         if ((r = do_put_record(ks, txn, a->rec, MDB_NOOVERWRITE)) < 0)
                 return r;
         MDB_val k = { sizeof(uid), &uid }, v = id_val(a->rec->id);
@@ -305,28 +562,85 @@ int keystore_insert(keystore *ks, const key_record *rec, uint32_t max_keys) {
         return write_txn(ks, do_insert, &a);
 }
 
+int keystore_submit_insert(keystore *ks, const key_record *rec, uint32_t max_keys, keystore_done_fn done,
+                           void *userdata) {
+        insert_args *a = malloc(sizeof(*a));
+        if (!a)
+                return -ENOMEM;
+        *a = (insert_args){ rec, max_keys };
+        return submit(ks, do_insert, a, done, userdata);
+}
+
+/* A digest of a record's stored bytes: what a change was made against. */
+static void version_of(const MDB_val *v, keystore_version *ret) {
+        unsigned len = sizeof(ret->digest);
+        if (EVP_Digest(v->mv_data, v->mv_size, ret->digest, &len, EVP_sha256(), NULL) != 1)
+                /* Cannot happen with a built-in digest; an all-zero version
+                 * matches no stored record, so the change is refused. */
+                memset(ret->digest, 0, sizeof(ret->digest));
+}
+
+typedef struct update_args {
+        const key_record *rec;
+        keystore_version expected;
+        bool check;
+} update_args;
+
 static int do_update(keystore *ks, MDB_txn *txn, void *userdata) {
-        const key_record *rec = userdata;
-        MDB_val k = id_val(rec->id), v;
+        const update_args *a = userdata;
+        MDB_val k = id_val(a->rec->id), v;
         int rc = mdb_get(txn, ks->keys, &k, &v);
         if (rc)
                 return mdb_to_errno(rc);
-        return do_put_record(ks, txn, rec, 0);
+        if (a->check) {
+                keystore_version now;
+                version_of(&v, &now);
+                /* Another change landed after this one read the record:
+                 * writing would undo it.  The caller starts again. */
+                if (CRYPTO_memcmp(now.digest, a->expected.digest, sizeof(now.digest)) != 0)
+                        return -ESTALE;
+        }
+        return do_put_record(ks, txn, a->rec, 0);
 }
 
 int keystore_update(keystore *ks, const key_record *rec) {
-        return write_txn(ks, do_update, (void *) rec);
+        update_args a = { .rec = rec };
+        return write_txn(ks, do_update, &a);
 }
 
+int keystore_submit_update(keystore *ks, const key_record *rec, const keystore_version *expected,
+                           keystore_done_fn done, void *userdata) {
+        update_args *a = malloc(sizeof(*a));
+        if (!a)
+                return -ENOMEM;
+        *a = (update_args){ .rec = rec, .expected = *expected, .check = true };
+        return submit(ks, do_update, a, done, userdata);
+}
+
+/* Read transactions hold map_lock shared: the map does not move under
+ * them.  read_end() ends one. */
 static int read_txn(keystore *ks, MDB_txn **ret) {
+        pthread_rwlock_rdlock(&ks->map_lock);
         int rc = mdb_txn_begin(ks->env, NULL, MDB_RDONLY, ret);
         if (rc == MDB_MAP_RESIZED) {
-                /* Another process grew the map; adopt its size. */
-                rc = mdb_env_set_mapsize(ks->env, 0);
+                /* Another process grew the map; adopt its size, with no
+                 * transaction of ours open. */
+                pthread_rwlock_unlock(&ks->map_lock);
+                pthread_mutex_lock(&ks->write_lock);
+                rc = set_map_size(ks, 0);
+                pthread_mutex_unlock(&ks->write_lock);
+                pthread_rwlock_rdlock(&ks->map_lock);
                 if (rc == 0)
                         rc = mdb_txn_begin(ks->env, NULL, MDB_RDONLY, ret);
         }
+        if (rc != 0)
+                pthread_rwlock_unlock(&ks->map_lock);
         return mdb_to_errno(rc);
+}
+
+static void read_end(keystore *ks, MDB_txn *txn) {
+        mdb_txn_abort(txn);
+        pthread_rwlock_unlock(&ks->map_lock);
 }
 
 static int get_in(keystore *ks, MDB_txn *txn, const char *id, key_record **ret) {
@@ -338,14 +652,26 @@ static int get_in(keystore *ks, MDB_txn *txn, const char *id, key_record **ret) 
 }
 
 int keystore_get(keystore *ks, const char *id, key_record **ret) {
+        return keystore_get_versioned(ks, id, ret, NULL);
+}
+
+int keystore_get_versioned(keystore *ks, const char *id, key_record **ret, keystore_version *ret_version) {
         MDB_txn *txn;
         if (!ak_id_is_valid(id))
                 return -ENOENT;
         int r = read_txn(ks, &txn);
         if (r < 0)
                 return r;
-        r = get_in(ks, txn, id, ret);
-        mdb_txn_abort(txn);
+        MDB_val k = id_val(id), v;
+        int rc = mdb_get(txn, ks->keys, &k, &v);
+        if (rc)
+                r = mdb_to_errno(rc);
+        else {
+                if (ret_version)
+                        version_of(&v, ret_version);
+                r = key_record_decode(v.mv_data, v.mv_size, ret);
+        }
+        read_end(ks, txn);
         return r;
 }
 
@@ -364,17 +690,22 @@ static int do_delete(keystore *ks, MDB_txn *txn, void *userdata) {
         if (r < 0 && r != -ENOENT)
                 return r;
         r = mdb_to_errno(mdb_del(txn, ks->usage, &k, NULL));
-        if (r < 0 && r != -ENOENT)
-                return r;
-        uint64_t when = now_usec();
-        MDB_val rv = { sizeof(when), &when };
-        return mdb_to_errno(mdb_put(txn, ks->retired, &k, &rv, 0));
+        return r == -ENOENT ? 0 : r;
 }
 
 int keystore_delete(keystore *ks, const char *id) {
         if (!ak_id_is_valid(id))
                 return -ENOENT;
         return write_txn(ks, do_delete, (void *) id);
+}
+
+int keystore_submit_delete(keystore *ks, const char *id, keystore_done_fn done, void *userdata) {
+        if (!ak_id_is_valid(id))
+                return -ENOENT;
+        char *copy = strdup(id);
+        if (!copy)
+                return -ENOMEM;
+        return submit(ks, do_delete, copy, done, userdata);
 }
 
 void key_record_list_free(key_record **l, size_t n) {
@@ -417,7 +748,7 @@ static int owner_owned(keystore *ks, uint32_t owner_uid, int (*fn)(key_record *r
                 return r;
         int rc = mdb_cursor_open(txn, ks->owners, &c);
         if (rc) {
-                mdb_txn_abort(txn);
+                read_end(ks, txn);
                 return mdb_to_errno(rc);
         }
         for (rc = mdb_cursor_get(c, &k, &v, MDB_SET); rc == 0 && r == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP)) {
@@ -434,7 +765,7 @@ static int owner_owned(keystore *ks, uint32_t owner_uid, int (*fn)(key_record *r
                         r = fn(rec, userdata);
         }
         mdb_cursor_close(c);
-        mdb_txn_abort(txn);
+        read_end(ks, txn);
         if (r == 0 && rc != MDB_NOTFOUND)
                 r = mdb_to_errno(rc);
         return r;
@@ -462,7 +793,7 @@ static int foreach_owned(keystore *ks, int (*fn)(key_record *r, void *userdata),
                 return r;
         int rc = mdb_cursor_open(txn, ks->keys, &c);
         if (rc) {
-                mdb_txn_abort(txn);
+                read_end(ks, txn);
                 return mdb_to_errno(rc);
         }
         for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && r == 0;
@@ -473,7 +804,7 @@ static int foreach_owned(keystore *ks, int (*fn)(key_record *r, void *userdata),
                         r = fn(rec, userdata);
         }
         mdb_cursor_close(c);
-        mdb_txn_abort(txn);
+        read_end(ks, txn);
         if (r == 0 && rc != MDB_NOTFOUND)
                 r = mdb_to_errno(rc);
         return r;
@@ -508,7 +839,7 @@ int keystore_count_owner(keystore *ks, uint32_t owner_uid, size_t *ret) {
         if (r < 0)
                 return r;
         r = count_owner(ks, txn, owner_uid, ret);
-        mdb_txn_abort(txn);
+        read_end(ks, txn);
         return r;
 }
 
@@ -526,7 +857,7 @@ int keystore_get_usage(keystore *ks, const char *id, key_usage *ret) {
                 r = mdb_to_errno(rc);
         else
                 r = key_usage_decode(v.mv_data, v.mv_size, ret);
-        mdb_txn_abort(txn);
+        read_end(ks, txn);
         return r;
 }
 
@@ -562,4 +893,13 @@ int keystore_put_usage(keystore *ks, const char *const *ids, const key_usage *us
         if (n == 0)
                 return 0;
         return write_txn(ks, do_put_usage, &a);
+}
+
+int keystore_submit_usage(keystore *ks, const char *const *ids, const key_usage *usage, size_t n,
+                          keystore_done_fn done, void *userdata) {
+        usage_args *a = malloc(sizeof(*a));
+        if (!a)
+                return -ENOMEM;
+        *a = (usage_args){ ids, usage, n };
+        return submit(ks, do_put_usage, a, done, userdata);
 }

@@ -2,9 +2,17 @@
 /*
  * The keystore: an LMDB environment in the state directory with the named
  * databases keys (id → record), owners (uid → ids, MDB_DUPSORT), usage
- * (id → usage figures), retired (ids of deleted keys, never issued again)
- * and meta (schema version), and the pepper file beside it.  Every write is one transaction, committed durably before it
- * returns; a full map is grown and the write retried.
+ * (id → usage figures), retired (no longer used: emptied at open) and meta
+ * (schema version), and the pepper file beside it.
+ *
+ * The daemon writes through a writer thread (keystore_start_writer()):
+ * keystore_submit_*() queue a write and return at once; the thread commits
+ * every write queued meanwhile in one transaction, each in a nested one of
+ * its own, synced to disk once (group commit), and the callback runs on the
+ * loop's thread from keystore_dispatch() when the write is durable or has
+ * failed.  A login only reads, so it never waits behind a disk sync.  The
+ * plain keystore_insert()/update()/delete() write on the calling thread,
+ * for tests and tools.  Reads may run on any one thread beside the writer.
  */
 #pragma once
 
@@ -28,6 +36,40 @@ keystore *keystore_close(keystore *ks);
 /* The pepper, keyed for computing verifiers. */
 ak_verifier_key *keystore_verifier_key(const keystore *ks);
 
+/* Called with the write's result: 0, or a negative errno. */
+typedef void (*keystore_done_fn)(int r, void *userdata);
+typedef struct keystore_op keystore_op;
+
+/* A digest of a record as stored, to tell whether it changed since it was
+ * read. */
+typedef struct keystore_version {
+        uint8_t digest[32];
+} keystore_version;
+
+/* Starts the writer thread; from then on keystore_event_fd() becomes
+ * readable whenever written changes wait for keystore_dispatch(), which
+ * runs their callbacks on the calling thread. */
+int keystore_start_writer(keystore *ks);
+int keystore_event_fd(const keystore *ks);
+void keystore_dispatch(keystore *ks);
+/* Writes what is queued, stops the thread and runs the last callbacks.
+ * Without a writer, nothing. */
+void keystore_stop_writer(keystore *ks);
+
+/* Queued writes.  The records and arrays given must stay as they are
+ * until done has been called (done may be called before the function
+ * returns when no writer runs).  -ENOMEM when nothing was queued (done is
+ * then not called). */
+int keystore_submit_insert(keystore *ks, const key_record *r, uint32_t max_keys, keystore_done_fn done,
+                           void *userdata);
+/* Replaces the record only if it is still as read (expected, from
+ * keystore_get_versioned()); else -ESTALE and nothing is written. */
+int keystore_submit_update(keystore *ks, const key_record *r, const keystore_version *expected,
+                           keystore_done_fn done, void *userdata);
+int keystore_submit_delete(keystore *ks, const char *id, keystore_done_fn done, void *userdata);
+int keystore_submit_usage(keystore *ks, const char *const *ids, const key_usage *usage, size_t n,
+                          keystore_done_fn done, void *userdata);
+
 /* Inserts a new record.  When max_keys > 0 and the owner already has that
  * many keys, nothing is written and -EDQUOT is returned; the count and the
  * insert are one write transaction, so concurrent creates cannot both pass
@@ -39,9 +81,10 @@ int keystore_update(keystore *ks, const key_record *r);
 
 /* -ENOENT when there is no such key. */
 int keystore_get(keystore *ks, const char *id, key_record **ret);
+/* The same, with the record's version (ret_version may be NULL). */
+int keystore_get_versioned(keystore *ks, const char *id, key_record **ret, keystore_version *ret_version);
 
-/* Removes the key, its owner index entry and its usage figures, and
- * retires the ID so that it is never issued again. */
+/* Removes the key, its owner index entry and its usage figures. */
 int keystore_delete(keystore *ks, const char *id);
 
 /* The records of one owner (cost in proportion to that owner's keys), or of

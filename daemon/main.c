@@ -158,6 +158,7 @@ static void on_expiry_scan(loop *l, void *userdata) {
 
 static void on_prune(loop *l, void *userdata) {
         (void) ratelimit_prune(mgr.failures, now_usec());
+        (void) ratelimit_prune(mgr.changes, mono_usec());
 }
 
 static DBusConnection *bus;
@@ -183,11 +184,14 @@ static void on_bus_check(loop *l, void *userdata) {
 }
 
 static void on_flush(loop *l, void *userdata) {
-        int r = usage_flush(mgr.usage);
+        int r = usage_flush_async(mgr.usage);
         if (r < 0)
                 log_warning("cannot write usage figures: %s; will retry", strerror(-r));
-        else if (r > 0)
-                log_debug("usage figures of %d key(s) written", r);
+}
+
+/* Changes the writer thread has put on disk: their replies and signals. */
+static void on_written(loop *l, int fd, uint32_t revents, void *userdata) {
+        keystore_dispatch(mgr.ks);
 }
 
 int main(int argc, char **argv) {
@@ -225,7 +229,8 @@ int main(int argc, char **argv) {
         mgr.usage = usage_cache_new(mgr.ks);
         mgr.callers = caller_cache_new();
         mgr.failures = ratelimit_new();
-        if (!mgr.usage || !mgr.callers || !mgr.failures || loop_new(&l) < 0) {
+        mgr.changes = ratelimit_new();
+        if (!mgr.usage || !mgr.callers || !mgr.failures || !mgr.changes || loop_new(&l) < 0) {
                 log_error("out of memory");
                 goto out;
         }
@@ -236,6 +241,11 @@ int main(int argc, char **argv) {
             loop_add_timer(l, BUS_RECONNECT_INTERVAL, on_bus_check, NULL) < 0 ||
             loop_add_timer(l, 60 * USEC_PER_SEC, on_prune, NULL) < 0) {
                 log_error("cannot set up signals and timers: %m");
+                goto out;
+        }
+        if ((r = keystore_start_writer(mgr.ks)) < 0 ||
+            (r = loop_add_fd(l, keystore_event_fd(mgr.ks), EPOLLIN, on_written, NULL)) < 0) {
+                log_error("cannot start the keystore's writer thread: %s", strerror(-r));
                 goto out;
         }
         loop_set_busy_poll(l, mgr.cfg.busy_poll_usec);
@@ -259,6 +269,12 @@ int main(int argc, char **argv) {
 
         code = loop_run(l) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 out:
+        /* Changes still queued are written and answered while the bus and
+         * the private socket are there to take the replies. */
+        if (mgr.ks && keystore_event_fd(mgr.ks) >= 0) {
+                loop_remove_fd(l, keystore_event_fd(mgr.ks));
+                keystore_stop_writer(mgr.ks);
+        }
         private_stop(priv);
         if (mgr.usage && (r = usage_flush(mgr.usage)) < 0)
                 log_error("cannot write usage figures at exit: %s", strerror(-r));
@@ -269,6 +285,7 @@ out:
         usage_cache_free(mgr.usage);
         caller_cache_free(mgr.callers);
         ratelimit_free(mgr.failures);
+        ratelimit_free(mgr.changes);
         keystore_close(mgr.ks);
         config_clear(&mgr.cfg);
         return code;

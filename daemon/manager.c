@@ -23,13 +23,29 @@
 #include "validate.h"
 #include "wire.h"
 
+typedef struct method method;
+
+/* Where a call's reply goes: the bus connection it came on, or a
+ * connection of the private socket. */
+typedef struct reply_to {
+        DBusConnection *conn; /* NULL: the private socket's peer */
+        uint64_t peer;
+} reply_to;
+
 typedef struct call {
         manager *m;
         DBusMessage *msg;
         caller who;
-        char err[512];          /* the error message, when a handler fails */
-        const char *error_name; /* a standard D-Bus error instead of ours */
+        reply_to to;
+        const method *method;
+        unsigned attempt;          /* runs after a change of this call was overtaken */
+        keystore_version version;  /* of the record get_managed() read */
+        char err[512];             /* the error message, when a handler fails */
+        const char *error_name;    /* a standard D-Bus error instead of ours */
 } call;
+
+/* A method's return: its reply comes once the change is on disk. */
+#define DEFERRED 1
 
 static int fail(call *c, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(call *c, int err, const char *fmt, ...) {
@@ -67,7 +83,7 @@ static bool may_manage(const call *c, const key_record *rec) {
  * its existence is not confirmed. */
 static int get_managed(call *c, const char *id, key_record **ret) {
         key_record *rec = NULL;
-        int r = ak_id_is_valid(id) ? keystore_get(c->m->ks, id, &rec) : -EINVAL;
+        int r = ak_id_is_valid(id) ? keystore_get_versioned(c->m->ks, id, &rec, &c->version) : -EINVAL;
         if (r == -EINVAL)
                 return fail(c, r, "'%s' is not an access key ID (AK followed by 18 characters A-Z, 2-7)", id);
         if (r == -ENOENT || (r == 0 && !may_manage(c, rec))) {
@@ -150,6 +166,159 @@ static int apply_lifetime(call *c, bool given, uint64_t now, uint64_t *expires_a
         return 0;
 }
 
+/* A change on its way to disk, with what its reply needs. */
+typedef enum change_kind {
+        CHANGE_CREATE,
+        CHANGE_UPDATE,
+        CHANGE_DELETE,
+} change_kind;
+
+typedef struct change {
+        call c; /* a copy: its message and connection referenced */
+        change_kind kind;
+        key_record *rec;                /* as written; for a delete, as it was */
+        char what[160];                 /* for the log */
+        bool has_secret;                /* CreateKey, RotateSecret: the reply carries it */
+        char secret[AK_SECRET_LEN + 1]; /* wiped with the change */
+        uint32_t limit;                 /* CreateKey: the owner's quota, for its message */
+        bool owner_admin;
+} change;
+
+/* A call whose change was overtaken runs again this often at most. */
+#define CHANGE_ATTEMPTS_MAX 8
+
+static change *change_free(change *ch) {
+        if (ch) {
+                if (ch->c.msg)
+                        dbus_message_unref(ch->c.msg);
+                if (ch->c.to.conn)
+                        dbus_connection_unref(ch->c.to.conn);
+                key_record_free(ch->rec);
+                erase_mem(ch->secret, sizeof(ch->secret));
+                free(ch);
+        }
+        return NULL;
+}
+
+static void on_written(int r, void *userdata);
+
+/* Hands the change of c to the keystore's writer: the reply is sent by
+ * on_written() once it is durable, and the event loop serves logins
+ * meanwhile.  Takes over *rec.  DEFERRED, or a negative errno (nothing
+ * queued). */
+static int submit_change(call *c, change_kind kind, key_record **rec, const char *what, const char *secret,
+                         uint32_t limit, bool owner_admin) {
+        change *ch = calloc(1, sizeof(*ch));
+        if (!ch)
+                return -ENOMEM;
+        *ch = (change){ .c = *c, .kind = kind, .rec = TAKE_PTR(*rec), .limit = limit, .owner_admin = owner_admin };
+        ch->c.err[0] = 0;
+        dbus_message_ref(ch->c.msg);
+        if (ch->c.to.conn)
+                dbus_connection_ref(ch->c.to.conn);
+        snprintf(ch->what, sizeof(ch->what), "%s", what);
+        if (secret) {
+                ch->has_secret = true;
+                memcpy(ch->secret, secret, sizeof(ch->secret));
+        }
+        int r;
+        switch (kind) {
+        case CHANGE_CREATE:
+                r = keystore_submit_insert(c->m->ks, ch->rec, limit, on_written, ch);
+                break;
+        case CHANGE_UPDATE:
+                r = keystore_submit_update(c->m->ks, ch->rec, &c->version, on_written, ch);
+                break;
+        default:
+                r = keystore_submit_delete(c->m->ks, ch->rec->id, on_written, ch);
+                break;
+        }
+        if (r < 0) {
+                change_free(ch);
+                return r;
+        }
+        return DEFERRED;
+}
+
+/* What a written change tells the log and the bus, and its reply. */
+static int change_done(change *ch, DBusMessage **ret) {
+        call *c = &ch->c;
+        const key_record *rec = ch->rec;
+        char qname[LOG_QUOTE_MAX];
+
+        switch (ch->kind) {
+        case CHANGE_CREATE:
+                log_info("key %s created: owner=%s(%u) name=%s by uid %u", rec->id, rec->owner_name,
+                         rec->owner_uid, log_quote(rec->name, qname), c->who.uid);
+                key_emit(c->m->bus, KEY_CREATED, rec->id);
+                expiry_check_key(c->m, rec->id);
+                break;
+        case CHANGE_UPDATE:
+                log_info("key %s %s: owner=%s(%u) by uid %u", rec->id, ch->what, rec->owner_name, rec->owner_uid,
+                         c->who.uid);
+                key_emit(c->m->bus, KEY_CHANGED, rec->id);
+                expiry_check_key(c->m, rec->id);
+                break;
+        case CHANGE_DELETE:
+                usage_forget(c->m->usage, rec->id);
+                key_emit(c->m->bus, KEY_DELETED, rec->id);
+                log_info("key %s deleted: owner=%s(%u) by uid %u", rec->id, rec->owner_name, rec->owner_uid,
+                         c->who.uid);
+                break;
+        }
+
+        DBusMessage *reply = dbus_message_new_method_return(c->msg);
+        const char *id = rec->id, *s = ch->secret;
+        bool ok = reply != NULL;
+        if (ok && ch->kind == CHANGE_CREATE)
+                ok = dbus_message_append_args(reply, DBUS_TYPE_STRING, &id, DBUS_TYPE_STRING, &s,
+                                              DBUS_TYPE_INVALID);
+        else if (ok && ch->has_secret)
+                ok = dbus_message_append_args(reply, DBUS_TYPE_STRING, &s, DBUS_TYPE_INVALID);
+        if (!ok) {
+                if (reply)
+                        dbus_message_unref(reply);
+                return -ENOMEM;
+        }
+        *ret = reply;
+        return 0;
+}
+
+static void deliver(call *c, DBusMessage *reply);
+static void dispatch(call *c);
+
+static void on_written(int r, void *userdata) {
+        change *ch = userdata;
+        call *c = &ch->c;
+        DBusMessage *reply = NULL;
+
+        /* Another change to the key was written after this call read it
+         * (or, for a new key, its ID was drawn twice): writing would undo
+         * the other, so the call starts again from what is stored now. */
+        if ((r == -ESTALE || (r == -EEXIST && ch->kind == CHANGE_CREATE)) && c->attempt < CHANGE_ATTEMPTS_MAX) {
+                call again = *c;
+                again.attempt++;
+                again.err[0] = 0;
+                dispatch(&again);
+                change_free(ch);
+                return;
+        }
+        if (r == -ESTALE || r == -EEXIST)
+                r = fail(c, -EBUSY, "access key %s changed %u times while this change was being made; try again",
+                         ch->rec->id, CHANGE_ATTEMPTS_MAX);
+        else if (r == -EDQUOT)
+                r = fail(c, r, "%s already has %u access keys, the most allowed (%s); delete one first",
+                         ch->rec->owner_name, ch->limit, ch->owner_admin ? "MaxKeysPerAdmin" : "MaxKeysPerUser");
+        else if (r == -ENOENT)
+                r = fail(c, r, "access key %s was deleted meanwhile", ch->rec->id);
+        if (r == 0)
+                r = change_done(ch, &reply);
+        if (r < 0)
+                reply = reply_error(c, r);
+        deliver(c, reply);
+        change_free(ch);
+}
+
 static int method_create_key(call *c, DBusMessage **ret) {
         _cleanup_(freep) char *name = NULL, *description = NULL;
         _cleanup_(strv_freep) char **services = NULL, **networks = NULL, **scopes = NULL;
@@ -206,43 +375,15 @@ static int method_create_key(call *c, DBusMessage **ret) {
         uint32_t limit = owner_admin ? c->m->cfg.max_keys_per_admin : c->m->cfg.max_keys_per_user;
         char secret[AK_SECRET_LEN + 1];
         /* 90 random bits make a collision all but impossible; the insert
-         * refuses one anyway, and we draw again. */
-        for (int attempt = 0;; attempt++) {
-                if ((r = ak_id_generate(rec->id)) < 0 || (r = ak_secret_generate(secret)) < 0)
-                        return r;
-                r = ak_verifier_compute_with(keystore_verifier_key(c->m->ks), rec->id, secret, rec->verifier);
-                if (r == 0)
-                        r = keystore_insert(c->m->ks, rec, limit);
-                if (r != -EEXIST || attempt >= 3)
-                        break;
-        }
-        if (r == -EDQUOT) {
-                erase_mem(secret, sizeof(secret));
-                return fail(c, r, "%s already has %u access keys, the most allowed (%s); delete one first",
-                            rec->owner_name, limit, owner_admin ? "MaxKeysPerAdmin" : "MaxKeysPerUser");
-        }
-        if (r < 0) {
-                erase_mem(secret, sizeof(secret));
+         * refuses one anyway (-EEXIST), and the call runs again with a new
+         * draw. */
+        if ((r = ak_id_generate(rec->id)) < 0 || (r = ak_secret_generate(secret)) < 0)
                 return r;
-        }
-
-        char qname[LOG_QUOTE_MAX];
-        log_info("key %s created: owner=%s(%u) name=%s by uid %u", rec->id, rec->owner_name, rec->owner_uid,
-                 log_quote(rec->name, qname), c->who.uid);
-        key_emit(c->m->bus, KEY_CREATED, rec->id);
-        expiry_check_key(c->m, rec->id);
-        DBusMessage *reply = dbus_message_new_method_return(c->msg);
-        const char *id = rec->id, *s = secret;
-        if (!reply || !dbus_message_append_args(reply, DBUS_TYPE_STRING, &id, DBUS_TYPE_STRING, &s,
-                                                DBUS_TYPE_INVALID)) {
-                erase_mem(secret, sizeof(secret));
-                if (reply)
-                        dbus_message_unref(reply);
-                return -ENOMEM;
-        }
+        r = ak_verifier_compute_with(keystore_verifier_key(c->m->ks), rec->id, secret, rec->verifier);
+        if (r == 0)
+                r = submit_change(c, CHANGE_CREATE, &rec, "created", secret, limit, owner_admin);
         erase_mem(secret, sizeof(secret));
-        *ret = reply;
-        return 0;
+        return r;
 }
 
 /* Every key the caller may manage: all for an administrator, else the
@@ -343,29 +484,15 @@ static int method_delete_key(call *c, DBusMessage **ret) {
 
         if ((r = read_id_arg(c, &id)) < 0 || (r = get_managed(c, id, &rec)) < 0)
                 return r;
-        if ((r = keystore_delete(c->m->ks, rec->id)) < 0)
-                return r == -ENOENT ? fail(c, r, "access key %s was deleted meanwhile", rec->id) : r;
-        usage_forget(c->m->usage, rec->id);
-        key_emit(c->m->bus, KEY_DELETED, rec->id);
-        log_info("key %s deleted: owner=%s(%u) by uid %u", rec->id, rec->owner_name, rec->owner_uid, c->who.uid);
-        *ret = dbus_message_new_method_return(c->msg);
-        return *ret ? 0 : -ENOMEM;
+        return submit_change(c, CHANGE_DELETE, &rec, "deleted", NULL, 0, false);
 }
 
-
-/* Stores a changed record and tells the bus. */
-static int commit_change(call *c, key_record *rec, const char *what) {
-        rec->updated_at = now_usec();
-        rec->updated_by = c->who.uid;
-        int r = keystore_update(c->m->ks, rec);
-        if (r == -ENOENT)
-                return fail(c, r, "access key %s was deleted meanwhile", rec->id);
-        if (r < 0)
-                return r;
-        log_info("key %s %s: owner=%s(%u) by uid %u", rec->id, what, rec->owner_name, rec->owner_uid, c->who.uid);
-        key_emit(c->m->bus, KEY_CHANGED, rec->id);
-        expiry_check_key(c->m, rec->id);
-        return 0;
+/* Stores a changed record (if it is still as the call read it) and tells
+ * the bus once it is on disk.  Takes over *rec. */
+static int commit_change(call *c, key_record **rec, const char *what, const char *secret) {
+        (*rec)->updated_at = now_usec();
+        (*rec)->updated_by = c->who.uid;
+        return submit_change(c, CHANGE_UPDATE, rec, what, secret, 0, false);
 }
 
 static int method_update_key(call *c, DBusMessage **ret) {
@@ -428,10 +555,7 @@ static int method_update_key(call *c, DBusMessage **ret) {
                 return fail(c, -EINVAL, "no change given; give one of name, description, expires_at, services, "
                                         "networks, scopes");
         what[strlen(what) - 1] = ')';
-        if ((r = commit_change(c, rec, what)) < 0)
-                return r;
-        *ret = dbus_message_new_method_return(c->msg);
-        return *ret ? 0 : -ENOMEM;
+        return commit_change(c, &rec, what, NULL);
 }
 
 static int set_state(call *c, DBusMessage **ret, key_state state) {
@@ -454,9 +578,7 @@ static int set_state(call *c, DBusMessage **ret, key_state state) {
         /* Asking twice is not an error; only a real change is recorded. */
         if (rec->state != (uint32_t) state || rec->locked != was_locked) {
                 rec->state = state;
-                r = commit_change(c, rec, state == KEY_STATE_ACTIVE ? "reactivated" : "deactivated");
-                if (r < 0)
-                        return r;
+                return commit_change(c, &rec, state == KEY_STATE_ACTIVE ? "reactivated" : "deactivated", NULL);
         }
         *ret = dbus_message_new_method_return(c->msg);
         return *ret ? 0 : -ENOMEM;
@@ -504,22 +626,9 @@ static int method_rotate_secret(call *c, DBusMessage **ret) {
         r = ak_verifier_compute_with(keystore_verifier_key(c->m->ks), rec->id, secret, rec->verifier);
         rec->rotated_at = now;
         if (r == 0)
-                r = commit_change(c, rec, grace ? "secret rotated (with grace period)" : "secret rotated");
-        if (r < 0) {
-                erase_mem(secret, sizeof(secret));
-                return r;
-        }
-        DBusMessage *reply = dbus_message_new_method_return(c->msg);
-        const char *sp = secret;
-        if (!reply || !dbus_message_append_args(reply, DBUS_TYPE_STRING, &sp, DBUS_TYPE_INVALID)) {
-                if (reply)
-                        dbus_message_unref(reply);
-                erase_mem(secret, sizeof(secret));
-                return -ENOMEM;
-        }
+                r = commit_change(c, &rec, grace ? "secret rotated (with grace period)" : "secret rotated", secret);
         erase_mem(secret, sizeof(secret));
-        *ret = reply;
-        return 0;
+        return r;
 }
 
 typedef struct summary {
@@ -1036,21 +1145,22 @@ static int method_properties(call *c, DBusMessage **ret) {
         return 0;
 }
 
-typedef struct method {
+struct method {
         object_kind kind;
         const char *interface, *member;
         int (*fn)(call *c, DBusMessage **ret);
-} method;
+        bool changes; /* a lifecycle change: written to disk, rate limited per UID */
+};
 
 static const method methods[] = {
-        { OBJECT_MANAGER, AK_MANAGER_INTERFACE, "CreateKey", method_create_key },
+        { OBJECT_MANAGER, AK_MANAGER_INTERFACE, "CreateKey", method_create_key, true },
         { OBJECT_MANAGER, AK_MANAGER_INTERFACE, "ListKeys", method_list_keys },
         { OBJECT_MANAGER, AK_MANAGER_INTERFACE, "GetKey", method_get_key },
-        { OBJECT_MANAGER, AK_MANAGER_INTERFACE, "UpdateKey", method_update_key },
-        { OBJECT_MANAGER, AK_MANAGER_INTERFACE, "DeactivateKey", method_deactivate_key },
-        { OBJECT_MANAGER, AK_MANAGER_INTERFACE, "ReactivateKey", method_reactivate_key },
-        { OBJECT_MANAGER, AK_MANAGER_INTERFACE, "RotateSecret", method_rotate_secret },
-        { OBJECT_MANAGER, AK_MANAGER_INTERFACE, "DeleteKey", method_delete_key },
+        { OBJECT_MANAGER, AK_MANAGER_INTERFACE, "UpdateKey", method_update_key, true },
+        { OBJECT_MANAGER, AK_MANAGER_INTERFACE, "DeactivateKey", method_deactivate_key, true },
+        { OBJECT_MANAGER, AK_MANAGER_INTERFACE, "ReactivateKey", method_reactivate_key, true },
+        { OBJECT_MANAGER, AK_MANAGER_INTERFACE, "RotateSecret", method_rotate_secret, true },
+        { OBJECT_MANAGER, AK_MANAGER_INTERFACE, "DeleteKey", method_delete_key, true },
         { OBJECT_MANAGER, AK_MANAGER_INTERFACE, "GetSummary", method_get_summary },
         { OBJECT_MANAGER, AK_MANAGER_INTERFACE, "Authenticate", method_authenticate },
 };
@@ -1082,21 +1192,41 @@ static const method *lookup(DBusMessage *msg) {
         return found;
 }
 
-/* Runs a method for who (NULL: the caller could not be established) and
- * returns its reply, a method return or an error; NULL only without
- * memory, or for a method that has nothing to say. */
-static DBusMessage *run(manager *m, const method *found, const caller *who, DBusMessage *msg) {
-        call c = { .m = m, .msg = msg };
-        DBusMessage *reply = NULL;
+/* Lifecycle changes cost a disk sync each: one user's stream of them must
+ * not fill the writer's queue ahead of everyone else's.  Every attempt
+ * counts, failed ones too; root is not limited (it can write the store
+ * anyway, and provisioning scripts run as root). */
+static int charge_change(call *c) {
+        const config *cfg = &c->m->cfg;
+        uint64_t now = mono_usec(), wait = 0;
+        char source[32];
 
-        if (!who) {
-                /* Whoever cannot be identified is denied, whatever they ask. */
-                fail(&c, -EACCES, "cannot establish who is calling; denied");
-                return reply_error(&c, -EACCES);
-        }
-        c.who = *who;
-        int r = found->fn(&c, &reply);
-        return r < 0 ? reply_error(&c, r) : reply;
+        if (c->who.uid == 0 || cfg->change_rate_burst == 0)
+                return 0;
+        snprintf(source, sizeof(source), "uid:%u", c->who.uid);
+        if (ratelimit_blocked(c->m->changes, source, now, cfg->change_rate_burst, cfg->change_rate_interval,
+                              &wait))
+                return fail(c, -EBUSY,
+                            "too many key changes from UID %u; try again in %" PRIu64 " s (ChangeRateLimitBurst, "
+                            "ChangeRateLimitInterval)",
+                            c->who.uid, (wait + USEC_PER_SEC - 1) / USEC_PER_SEC);
+        ratelimit_fail(c->m->changes, source, now, cfg->change_rate_interval);
+        return 0;
+}
+
+/* Runs the call: its reply, a method return or an error; NULL when the
+ * reply comes later (a change on its way to disk), for a method that has
+ * nothing to say, or without memory. */
+static DBusMessage *run(call *c, bool *ret_deferred) {
+        DBusMessage *reply = NULL;
+        int r = c->attempt == 0 && c->method->changes ? charge_change(c) : 0;
+        if (r == 0)
+                r = c->method->fn(c, &reply);
+        if (ret_deferred)
+                *ret_deferred = r == DEFERRED;
+        if (r == DEFERRED)
+                return NULL;
+        return r < 0 ? reply_error(c, r) : reply;
 }
 
 static void send_reply(DBusConnection *conn, DBusMessage *reply) {
@@ -1106,8 +1236,43 @@ static void send_reply(DBusConnection *conn, DBusMessage *reply) {
         }
 }
 
+/* Sends a reply made after the call's handler returned. */
+static void deliver(call *c, DBusMessage *reply) {
+        if (!reply)
+                return;
+        if (dbus_message_get_no_reply(c->msg))
+                dbus_message_unref(reply);
+        else if (c->to.conn)
+                send_reply(c->to.conn, reply);
+        else if (c->m->peer_reply)
+                c->m->peer_reply(c->m->peer_reply_userdata, c->to.peer, reply);
+        else
+                dbus_message_unref(reply);
+}
+
+/* Runs a call again (its change was overtaken) and delivers its reply. */
+static void dispatch(call *c) {
+        deliver(c, run(c, NULL));
+}
+
+/* Runs a method for who (NULL: the caller could not be established). */
+static DBusMessage *run_for(manager *m, const method *found, const caller *who, DBusMessage *msg, reply_to to,
+                            bool *ret_deferred) {
+        call c = { .m = m, .msg = msg, .method = found, .to = to };
+
+        *ret_deferred = false;
+        if (!who) {
+                /* Whoever cannot be identified is denied, whatever they ask. */
+                fail(&c, -EACCES, "cannot establish who is calling; denied");
+                return reply_error(&c, -EACCES);
+        }
+        c.who = *who;
+        return run(&c, ret_deferred);
+}
+
 static void answer(manager *m, DBusConnection *conn, const method *found, const caller *who, DBusMessage *msg) {
-        send_reply(conn, run(m, found, who, msg));
+        bool deferred;
+        send_reply(conn, run_for(m, found, who, msg, (reply_to){ .conn = conn }, &deferred));
 }
 
 /* A call that waited for the bus to say who sent it. */
@@ -1147,10 +1312,11 @@ DBusHandlerResult manager_handle(manager *m, DBusConnection *conn, DBusMessage *
         return DBUS_HANDLER_RESULT_HANDLED;
 }
 
-DBusHandlerResult manager_handle_peer(manager *m, const caller *who, DBusMessage *msg, DBusMessage **ret_reply) {
+DBusHandlerResult manager_handle_peer(manager *m, const caller *who, uint64_t peer, DBusMessage *msg,
+                                      DBusMessage **ret_reply, bool *ret_deferred) {
         const method *found = lookup(msg);
         if (!found)
                 return DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
-        *ret_reply = run(m, found, who, msg);
+        *ret_reply = run_for(m, found, who, msg, (reply_to){ .peer = peer }, ret_deferred);
         return DBUS_HANDLER_RESULT_HANDLED;
 }

@@ -22,8 +22,13 @@ typedef struct manager {
         caller_cache *callers;
         config cfg;
         ratelimit *failures;
+        ratelimit *changes;  /* lifecycle calls per UID */
         DBusConnection *bus; /* for signals; NULL until connected */
         unsigned generation; /* bumped on every reload: cached callers are stale */
+        /* Sends a reply that was made after its call returned (a change
+         * written to disk) to connection peer of the private socket. */
+        void (*peer_reply)(void *userdata, uint64_t peer, DBusMessage *reply);
+        void *peer_reply_userdata;
 } manager;
 
 /* Handles a call from the bus to the daemon's objects (any interface) and
@@ -31,8 +36,12 @@ typedef struct manager {
 DBusHandlerResult manager_handle(manager *m, DBusConnection *conn, DBusMessage *msg);
 
 /* The same for a call on the private socket from who (its SO_PEERCRED
- * UID): the reply, if any, is left in *ret_reply for the caller to send. */
-DBusHandlerResult manager_handle_peer(manager *m, const caller *who, DBusMessage *msg, DBusMessage **ret_reply);
+ * UID) on its connection number peer: the reply, if any, is left in
+ * *ret_reply for the caller to send.  A lifecycle change answers once it
+ * is on disk: *ret_deferred is then true, and the reply goes later
+ * through m->peer_reply. */
+DBusHandlerResult manager_handle_peer(manager *m, const caller *who, uint64_t peer, DBusMessage *msg,
+                                      DBusMessage **ret_reply, bool *ret_deferred);
 
 /* Whether h is an Authenticate call, which manager_authenticate_wire()
  * may take. */

@@ -66,6 +66,7 @@ typedef enum peer_state {
 
 typedef struct peer {
         private_server *srv;
+        uint64_t id; /* for replies that come after a change is on disk */
         int fd;
         uint32_t uid; /* SO_PEERCRED at accept: the caller, for every call */
         uint64_t accepted_at;
@@ -95,6 +96,7 @@ struct private_server {
         char guid[33];
         peer **peers;
         size_t n_peers;
+        uint64_t next_id;
 };
 
 static void peer_free(peer *e) {
@@ -380,9 +382,13 @@ static int handle_message(peer *e, DBusMessage *msg) {
         if (streq(strempty(dbus_message_get_interface(msg)), DBUS_INTERFACE_PEER)) {
                 reply = peer_interface(msg);
                 unknown = !reply;
-        } else
-                unknown = manager_handle_peer(e->srv->m, peer_caller(e), msg, &reply) ==
+        } else {
+                bool deferred = false;
+                unknown = manager_handle_peer(e->srv->m, peer_caller(e), e->id, msg, &reply, &deferred) ==
                           DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
+                if (deferred)
+                        return 0; /* answered by private_deliver() */
+        }
         if (unknown)
                 reply = dbus_message_new_error_printf(
                         msg, DBUS_ERROR_UNKNOWN_METHOD, "no method %s.%s with signature '%s' on %s",
@@ -653,9 +659,12 @@ static void on_listen(loop *l, int fd, uint32_t revents, void *userdata) {
                 (void) close(cfd);
                 return;
         }
-        *e = (peer){
-                .srv = p, .fd = cfd, .uid = cred.uid, .accepted_at = mono_usec(), .events = EPOLLIN
-        };
+        *e = (peer){ .srv = p,
+                     .id = ++p->next_id,
+                     .fd = cfd,
+                     .uid = cred.uid,
+                     .accepted_at = mono_usec(),
+                     .events = EPOLLIN };
         if (loop_add_fd(p->l, cfd, EPOLLIN, on_peer, e) < 0) {
                 (void) close(cfd);
                 peer_free(e);
@@ -665,6 +674,23 @@ static void on_listen(loop *l, int fd, uint32_t revents, void *userdata) {
         /* A client sends its handshake and first call right after
          * connect(): read them now rather than after another epoll_wait(). */
         on_peer(l, cfd, EPOLLIN, e);
+}
+
+/* A reply made after its call returned: a change is on disk.  The peer
+ * may have gone meanwhile; its reply (perhaps a new secret) is then
+ * dropped, and wiped as every queued message is. */
+static void private_deliver(void *userdata, uint64_t id, DBusMessage *reply) {
+        private_server *p = userdata;
+
+        for (size_t i = 0; i < p->n_peers; i++) {
+                peer *e = p->peers[i];
+                if (e->id != id)
+                        continue;
+                if (queue_message(e, reply) < 0 || flush(e) < 0)
+                        drop(p, e);
+                break;
+        }
+        dbus_message_unref(reply);
 }
 
 void private_expire(private_server *p) {
@@ -712,6 +738,8 @@ int private_start(loop *l, manager *m, const char *path, private_server **ret) {
                 return -ENOMEM;
         p->l = l;
         p->m = m;
+        m->peer_reply = private_deliver;
+        m->peer_reply_userdata = p;
         p->fd = -1;
         /* The server's GUID that SASL's OK names; any random one will do. */
         if (getrandom(id, sizeof(id), 0) != sizeof(id)) {
@@ -757,6 +785,8 @@ private_server *private_stop(private_server *p) {
         if (!p)
                 return NULL;
         loop_remove_idle(p->l, on_idle, p);
+        if (p->m->peer_reply_userdata == p)
+                p->m->peer_reply = NULL;
         while (p->n_peers > 0)
                 drop(p, p->peers[0]);
         free(p->peers);
