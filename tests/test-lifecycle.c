@@ -52,6 +52,10 @@ static void start(void) {
         start_with("AdminGroup = daemon\n");
 }
 
+static void start_change_limited(void) {
+        start_with("ChangeRateLimitBurst = 5\nChangeRateLimitInterval = 1h\n");
+}
+
 static void stop(void) {
         harness_stop(&h);
 }
@@ -241,6 +245,100 @@ static int concurrent_creates(uid_t uid, int n) {
         }
         return ok;
 }
+
+/* Changes made at once by several clients to the same key: each reads the
+ * key, and each must land; none may undo another (the writer writes a
+ * change only onto the record it was made against, else the call runs
+ * again). */
+START_TEST(test_concurrent_changes_all_land) {
+        ak_client *c = client();
+        char *id, *secret;
+        create_full(c, &(ak_create_options){ .name = "shared" }, &id, &secret);
+
+        for (int round = 0; round < 4; round++) {
+                char tag[16];
+                pid_t pids[6];
+                snprintf(tag, sizeof(tag), "r%d", round);
+                for (int i = 0; i < 6; i++) {
+                        pids[i] = fork();
+                        ck_assert_int_ge(pids[i], 0);
+                        if (pids[i] > 0)
+                                continue;
+                        ak_client *k = NULL;
+                        if (ak_client_open(h.bus_address, NULL, 5000, &k) < 0)
+                                _exit(2);
+                        const char *const one[] = { tag, NULL };
+                        const char *const net[] = { round % 2 ? "10.0.0.0/8" : "192.0.2.0/24", NULL };
+                        ak_update_options o = {};
+                        switch (i) {
+                        case 0: o.name = tag; break;
+                        case 1: o.description = tag; break;
+                        case 2: o.set_expires = true, o.expires_at = now_usec() + (uint64_t) (round + 1) * DAY; break;
+                        case 3: o.set_services = true, o.services = one; break;
+                        case 4: o.set_networks = true, o.networks = net; break;
+                        default: o.set_scopes = true, o.scopes = one; break;
+                        }
+                        _exit(ak_update_key(k, id, &o) == 0 ? 0 : 1);
+                }
+                for (int i = 0; i < 6; i++) {
+                        int st;
+                        ck_assert_int_eq(waitpid(pids[i], &st, 0), pids[i]);
+                        ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "update %d of round %d failed", i,
+                                      round);
+                }
+                ak_key *k;
+                ck_assert_int_eq(ak_get_key(c, id, &k), 0);
+                ck_assert_str_eq(k->name, tag);
+                ck_assert_str_eq(k->description, tag);
+                ck_assert_str_eq(k->services[0], tag);
+                ck_assert_str_eq(k->scopes[0], tag);
+                ck_assert_str_eq(k->networks[0], round % 2 ? "10.0.0.0/8" : "192.0.2.0/24");
+                ck_assert_uint_gt(k->expires_at, now_usec() + (uint64_t) round * DAY);
+                ak_key_free(k);
+        }
+        free(id);
+        ak_secret_free(secret);
+        ak_client_close(c);
+}
+END_TEST
+
+START_TEST(test_changes_rate_limited_per_uid) {
+        _cleanup_(freep) char *out = NULL, *err = NULL, *bins = NULL;
+
+        /* bin (uid 2) may make 5 changes, then one an hour; root is not
+         * limited, and bin's limit is not daemon's (uid 1). */
+        ck_assert_int_eq(busctl(HARNESS_UID_THIRD, &out, &err, "call", M, "CreateKey", "a{sv}", "1", "name", "s",
+                                "bins", NULL),
+                         0);
+        ck_assert_ptr_nonnull(strstr(out, "\"AK"));
+        bins = strndup(strstr(out, "\"AK") + 1, AK_ID_LEN);
+        for (int i = 0; i < 6; i++) {
+                free(out), free(err);
+                out = err = NULL;
+                int rc = busctl(HARNESS_UID_THIRD, &out, &err, "call", M, "UpdateKey", "sa{sv}", bins, "1",
+                                "description", "s", "again", NULL);
+                if (i < 4)
+                        ck_assert_msg(rc == 0, "change %d: %s", i, err);
+                else
+                        ck_assert_msg(rc != 0 && strstr(err, "too many key changes from UID 2") &&
+                                              strstr(err, "ChangeRateLimitBurst"),
+                                      "change %d: %s", i, err);
+        }
+        /* A refused change changed nothing, and deleting is a change too. */
+        free(out), free(err);
+        out = err = NULL;
+        ck_assert_int_ne(busctl(HARNESS_UID_THIRD, &out, &err, "call", M, "DeleteKey", "s", bins, NULL), 0);
+        free(out), free(err);
+        out = err = NULL;
+        ck_assert_int_eq(busctl(HARNESS_UID_OTHER, &out, &err, "call", M, "CreateKey", "a{sv}", "1", "name", "s",
+                                "daemons", NULL),
+                         0);
+        ak_client *c = client();
+        for (int i = 0; i < 12; i++)
+                ck_assert_int_eq(ak_update_key(c, bins, &(ak_update_options){ .description = "by root" }), 0);
+        ak_client_close(c);
+}
+END_TEST
 
 START_TEST(test_quota_under_concurrency) {
         /* bin (uid 2) is an ordinary user: MaxKeysPerUser = 2.  Twelve
@@ -622,6 +720,13 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_summary);
         tcase_add_test(tc, test_lifetime_limits_and_reload);
         tcase_add_test(tc, test_usage_flushed_at_exit);
+        tcase_add_test(tc, test_concurrent_changes_all_land);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("change-limit");
+        tcase_set_timeout(tc, 60);
+        tcase_add_checked_fixture(tc, start_change_limited, stop);
+        tcase_add_test(tc, test_changes_rate_limited_per_uid);
         suite_add_tcase(s, tc);
         return s;
 }
