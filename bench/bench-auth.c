@@ -5,7 +5,7 @@
  * calls each), and report the rate and the latency percentiles.
  *
  *   bench-auth (--socket PATH | --bus ADDRESS) [--clients K]
- *              [--seconds T | --count N] [--op auth|ping|echo|connect|list|create]
+ *              [--seconds T | --count N] [--op auth|ping|echo|connect|list|create|update]
  *              [--creds FILE] [--user NAME] [--service NAME] [--label TEXT]
  *
  * Operations:
@@ -23,6 +23,9 @@
  *           plays no part): the floor under a login's connection
  *   list    ListKeys of the caller's own keys
  *   create  CreateKey (one durable commit each)
+ *   update  UpdateKey of the description of a key of FILE (client i
+ *           starting at line i): a durable change each, the churn that
+ *           must not slow logins down
  *
  * One line of key=value figures on stdout; exit 1 if any call failed.
  * Clients are threads: a client handle is never shared between them.
@@ -46,7 +49,7 @@
 #define MAX_CREDS 4096
 #define TIMEOUT_MS 10000
 
-typedef enum op { OP_AUTH, OP_PING, OP_ECHO, OP_CONNECT, OP_LIST, OP_CREATE } op;
+typedef enum op { OP_AUTH, OP_PING, OP_ECHO, OP_CONNECT, OP_LIST, OP_CREATE, OP_UPDATE } op;
 
 static struct {
         const char *socket_path, *bus, *user, *service, *label;
@@ -175,6 +178,15 @@ static int do_one(ak_client *ak, peer_conn *raw, int echo_fd, client *cl, size_t
                 r = ak_list_keys(ak, NULL, &keys, &n);
                 if (r >= 0)
                         ak_key_list_free(keys, n);
+                break;
+        }
+        case OP_UPDATE: {
+                const char *cred = cfg.creds[(cl->index + i) % cfg.n_creds];
+                char id[AK_ID_LEN + 1], desc[64];
+                memcpy(id, cred, AK_ID_LEN);
+                id[AK_ID_LEN] = 0;
+                snprintf(desc, sizeof(desc), "churn %u/%zu", cl->index, i);
+                r = ak_update_key(ak, id, &(ak_update_options){ .description = desc });
                 break;
         }
         case OP_CREATE: {
@@ -312,7 +324,7 @@ int main(int argc, char **argv) {
                         break;
                 default:
                         fprintf(stderr, "usage: bench-auth (--socket PATH | --bus ADDRESS) [--clients K] "
-                                        "[--seconds T | --count N] [--op auth|ping|echo|connect|list|create] [--creds FILE]\n");
+                                        "[--seconds T | --count N] [--op auth|ping|echo|connect|list|create|update] [--creds FILE]\n");
                         return 2;
                 }
         }
@@ -328,6 +340,8 @@ int main(int argc, char **argv) {
                 cfg.op = OP_LIST;
         else if (!strcmp(op_name, "create"))
                 cfg.op = OP_CREATE;
+        else if (!strcmp(op_name, "update"))
+                cfg.op = OP_UPDATE;
         else {
                 fprintf(stderr, "bench-auth: unknown --op %s\n", op_name);
                 return 2;
@@ -336,8 +350,8 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "bench-auth: give one of --socket and --bus, and 1 to %d clients\n", MAX_CLIENTS);
                 return 2;
         }
-        if (cfg.op == OP_AUTH && (!creds_path || read_creds(creds_path) < 0)) {
-                fprintf(stderr, "bench-auth: --op auth needs --creds FILE of ID:SECRET lines\n");
+        if ((cfg.op == OP_AUTH || cfg.op == OP_UPDATE) && (!creds_path || read_creds(creds_path) < 0)) {
+                fprintf(stderr, "bench-auth: --op %s needs --creds FILE of ID:SECRET lines\n", op_name);
                 return 2;
         }
 
