@@ -107,6 +107,19 @@ static int check_list(call *c, const char *field, char **l, size_t max, const ch
         return 0;
 }
 
+/* A name or description shows in listings, logs and terminals: nothing in
+ * it may hide or reorder what it says. */
+static int check_label(call *c, const char *what, const char *field, const char *value) {
+        size_t pos;
+        uint32_t cp;
+        const char *reason = value ? validate_label(value, &pos, &cp) : NULL;
+        if (reason)
+                return fail(c, -EINVAL, "%s '%s': character %zu (%s%04X) %s; remove it", what,
+                            field, pos, strstr(reason, "UTF-8") ? "byte 0x" : "U+", (unsigned) cp,
+                            reason);
+        return 0;
+}
+
 /* The UID an owner option names; only administrators may name another
  * user. */
 static int resolve_owner(call *c, const dict_user *u, bool given, uint32_t *ret) {
@@ -134,6 +147,10 @@ static int apply_lifetime(call *c, bool given, uint64_t now, uint64_t *expires_a
         const config *cfg = &c->m->cfg;
         if (given && *expires_at != 0 && *expires_at <= now)
                 return fail(c, -EINVAL, "option 'expires_at' is in the past; give a future time or 0 for never");
+        if (given && *expires_at / USEC_PER_SEC > (uint64_t) MAX_TIME_SEC)
+                return fail(c, -EINVAL,
+                            "option 'expires_at' is after 9999-12-31T23:59:59Z; give an earlier time "
+                            "or 0 for never");
         if (c->who.admin)
                 return 0;
         if (!given)
@@ -178,7 +195,9 @@ static int method_create_key(call *c, DBusMessage **ret) {
                 return r;
         if (isempty(name))
                 return fail(c, -EINVAL, "option 'name' is required: a label of 1 to %d bytes", KEY_NAME_MAX);
-        if ((r = apply_lifetime(c, have_expires, now, &expires_at)) < 0)
+        if ((r = check_label(c, "option", "name", name)) < 0 ||
+            (r = check_label(c, "option", "description", description)) < 0 ||
+            (r = apply_lifetime(c, have_expires, now, &expires_at)) < 0)
                 return r;
         if ((r = check_list(c, "services", services, KEY_SERVICES_MAX, validate_service_name)) < 0 ||
             (r = check_list(c, "networks", networks, KEY_NETWORKS_MAX, validate_network)) < 0 ||
@@ -398,6 +417,9 @@ static int method_update_key(call *c, DBusMessage **ret) {
                 return r;
         if (have_name && isempty(name))
                 return fail(c, -EINVAL, "change 'name' must not be empty: a label of 1 to %d bytes", KEY_NAME_MAX);
+        if ((r = check_label(c, "change", "name", name)) < 0 ||
+            (r = check_label(c, "change", "description", description)) < 0)
+                return r;
         if (have_expires && (r = apply_lifetime(c, true, now_usec(), &expires_at)) < 0)
                 return r;
         if ((r = check_list(c, "services", services, KEY_SERVICES_MAX, validate_service_name)) < 0 ||
