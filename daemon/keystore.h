@@ -3,7 +3,8 @@
  * The keystore: an LMDB environment in the state directory with the named
  * databases keys (id → record), owners (uid → ids, MDB_DUPSORT), usage
  * (id → usage figures), retired (ids of deleted keys, never issued again)
- * and meta (schema version), and the pepper file beside it.  Every write is one transaction, committed durably before it
+ * and meta (schema version, the pepper's check value), and the pepper file
+ * beside it.  Every write is one transaction, committed durably before it
  * returns; a full map is grown and the write retried.
  */
 #pragma once
@@ -19,7 +20,13 @@
 typedef struct keystore keystore;
 
 /* Opens (creating if needed) the store in dir, which is made 0700 when it
- * does not exist.  Loads or creates the pepper.  Clears stale readers. */
+ * does not exist.  Loads or creates the pepper.  Clears stale readers.
+ * Refuses, with -EPERM and a logged reason, a state directory, data.mdb,
+ * lock.mdb or pepper that another user owns or may write (or read, for the
+ * pepper), or a directory above the state directory that another user may
+ * write; refuses with -ENOKEY a store that holds keys but has no pepper,
+ * and with -EKEYREJECTED one whose keys were made with another pepper.
+ * Logs how many keys still have a verifier of the unbound scheme. */
 int keystore_open(const char *dir, keystore **ret);
 /* The same with a chosen initial map size (tests of map growth). */
 int keystore_open_sized(const char *dir, uint64_t map_size, keystore **ret);
@@ -37,8 +44,15 @@ int keystore_insert(keystore *ks, const key_record *r, uint32_t max_keys);
 /* Replaces an existing record (same ID and owner).  -ENOENT if gone. */
 int keystore_update(keystore *ks, const key_record *r);
 
-/* -ENOENT when there is no such key. */
+/* -ENOENT when there is no such key; -EBADMSG for a record that is not
+ * well-formed or is stored under another key's ID. */
 int keystore_get(keystore *ks, const char *id, key_record **ret);
+
+/* Replaces the key's verifier with new, only while it still equals old
+ * (the unbound verifier a login just proved): -ESTALE when it changed since
+ * (a rotation), -ENOENT when the key is gone. */
+int keystore_upgrade_verifier(keystore *ks, const char *id, const uint8_t old[AK_VERIFIER_LEN],
+                              const uint8_t new[AK_VERIFIER_LEN]);
 
 /* Removes the key, its owner index entry and its usage figures, and
  * retires the ID so that it is never issued again. */

@@ -229,7 +229,8 @@ static int method_create_key(call *c, DBusMessage **ret) {
         for (int attempt = 0;; attempt++) {
                 if ((r = ak_id_generate(rec->id)) < 0 || (r = ak_secret_generate(secret)) < 0)
                         return r;
-                r = ak_verifier_compute_with(keystore_verifier_key(c->m->ks), rec->id, secret, rec->verifier);
+                r = ak_verifier_compute_with(keystore_verifier_key(c->m->ks), rec->id,
+                                             rec->owner_uid, secret, rec->verifier);
                 if (r == 0)
                         r = keystore_insert(c->m->ks, rec, limit);
                 if (r != -EEXIST || attempt >= 3)
@@ -523,7 +524,8 @@ static int method_rotate_secret(call *c, DBusMessage **ret) {
         rec->prev_verifier_until = grace ? now + grace : 0;
         if (!grace)
                 erase_mem(rec->prev_verifier, AK_VERIFIER_LEN);
-        r = ak_verifier_compute_with(keystore_verifier_key(c->m->ks), rec->id, secret, rec->verifier);
+        r = ak_verifier_compute_with(keystore_verifier_key(c->m->ks), rec->id, rec->owner_uid,
+                                     secret, rec->verifier);
         rec->rotated_at = now;
         if (r == 0)
                 r = commit_change(c, rec, grace ? "secret rotated (with grace period)" : "secret rotated");
@@ -597,23 +599,44 @@ static int method_get_summary(call *c, DBusMessage **ret) {
 }
 
 /* Verifies a secret against a record; for an unknown ID, against a dummy
- * verifier, so that an unknown ID and a wrong secret cost the same. */
+ * verifier, so that an unknown ID and a wrong secret cost the same.  A
+ * verifier is computed over the record's own ID and owner, so a record
+ * whose owner was changed outside the daemon matches no secret.  An
+ * unbound verifier of an earlier release that matches is replaced by the
+ * bound one; a rotation's previous verifier keeps its scheme. */
 static bool secret_matches(call *c, const key_record *rec, const char *id, const char *secret, uint64_t now) {
-        static const uint8_t dummy[AK_VERIFIER_LEN] = { AK_VERIFIER_SCHEME_HMAC_SHA256 };
-        uint8_t v[AK_VERIFIER_LEN];
+        static const uint8_t dummy[AK_VERIFIER_LEN] = { AK_VERIFIER_SCHEME_CURRENT };
+        ak_verifier_key *key = keystore_verifier_key(c->m->ks);
+        uint8_t v[AK_VERIFIER_LEN], bound[AK_VERIFIER_LEN];
         bool ok = false;
 
-        if (ak_verifier_compute_with(keystore_verifier_key(c->m->ks), id, secret, v) < 0)
-                return false;
-        if (!rec)
-                (void) ak_verifier_equal(v, dummy);
-        else {
-                ok = ak_verifier_equal(v, rec->verifier);
+        if (!rec) {
+                if (ak_verifier_compute_with(key, id, 0, secret, v) == 0)
+                        (void) ak_verifier_equal(v, dummy);
+        } else {
+                if (ak_verifier_compute_scheme(key, rec->verifier[0], rec->id, rec->owner_uid,
+                                               secret, v) == 0)
+                        ok = ak_verifier_equal(v, rec->verifier);
+                if (ok && rec->verifier[0] != AK_VERIFIER_SCHEME_CURRENT &&
+                    ak_verifier_compute_with(key, rec->id, rec->owner_uid, secret, bound) == 0) {
+                        int r = keystore_upgrade_verifier(c->m->ks, rec->id, rec->verifier, bound);
+                        if (r == 0)
+                                log_info("key %s: verifier bound to the key's ID and owner",
+                                         rec->id);
+                        else if (r != -ESTALE && r != -ENOENT)
+                                log_warning(
+                                        "key %s: cannot store its bound verifier: %s; will retry at its next "
+                                        "login",
+                                        rec->id, strerror(-r));
+                }
                 /* During a rotation's grace period the previous secret works too. */
-                if (!ok && rec->prev_verifier_until && now <= rec->prev_verifier_until)
+                if (!ok && rec->prev_verifier_until && now <= rec->prev_verifier_until &&
+                    ak_verifier_compute_scheme(key, rec->prev_verifier[0], rec->id, rec->owner_uid,
+                                               secret, v) == 0)
                         ok = ak_verifier_equal(v, rec->prev_verifier);
         }
         erase_mem(v, sizeof(v));
+        erase_mem(bound, sizeof(bound));
         return ok;
 }
 
