@@ -115,14 +115,13 @@ static int check_entry(int dirfd, const char *dir, const char *name, bool secret
 
 /* The directories above the state directory: one that another user may
  * write (without the sticky bit, as /tmp has) lets that user rename the
- * state directory away and put their own in its place. */
-static int check_parents(const char *dir) {
-        _cleanup_(freep) char *path = realpath(dir, NULL);
+ * state directory away and put their own in its place.  Both the path as
+ * given and the one its links lead to are checked, so a link on the way
+ * cannot be swapped either.  path is changed. */
+static int check_parents_of(const char *dir, char *path) {
         uid_t euid = geteuid();
         char owner[16];
 
-        if (!path)
-                return -errno;
         for (char *slash = strrchr(path, '/'); slash; slash = strrchr(path, '/')) {
                 struct stat st;
                 if (slash == path)
@@ -151,6 +150,25 @@ static int check_parents(const char *dir) {
                         break;
         }
         return 0;
+}
+
+static int check_parents(const char *dir) {
+        _cleanup_(freep) char *real = realpath(dir, NULL), *given = NULL;
+        char cwd[PATH_MAX];
+
+        if (!real)
+                return -errno;
+        if (dir[0] == '/')
+                given = strdup(dir);
+        else if (getcwd(cwd, sizeof(cwd)) && asprintf(&given, "%s/%s", cwd, dir) < 0)
+                given = NULL;
+        if (!given)
+                return -ENOMEM;
+        /* "dir/" has no entry after its last slash. */
+        for (size_t n = strlen(given); n > 1 && given[n - 1] == '/'; n--)
+                given[n - 1] = 0;
+        int r = check_parents_of(dir, real);
+        return r < 0 ? r : check_parents_of(dir, given);
 }
 
 /* The pepper: 32 random bytes in a root-only file beside the database, so a
@@ -432,15 +450,7 @@ int keystore_open_sized(const char *dir, uint64_t map_size, keystore **ret) {
          * the files in it between their check and their use. */
         if ((r = check_parents(dir)) < 0)
                 goto fail;
-        dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-        if (dirfd < 0 && errno == ELOOP) {
-                log_error(
-                        "keystore: the state directory %s is a symbolic link. Not starting; give the directory "
-                        "itself with --state-dir",
-                        dir);
-                r = -EPERM;
-                goto fail;
-        }
+        dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dirfd < 0 || fstat(dirfd, &st) < 0) {
                 r = -errno;
                 log_error("keystore: cannot open the state directory %s: %s", dir, strerror(-r));

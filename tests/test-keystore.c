@@ -432,6 +432,21 @@ START_TEST(test_store_permissions) {
         keystore_close(ks);
         ck_assert_int_eq(chmod(parent, 0700), 0);
 
+        /* A link to the state directory is followed, but the directories
+         * on the way to the link count too: in one that others may write,
+         * they could point the link elsewhere. */
+        char link[192], open_dir[192];
+        snprintf(link, sizeof(link), "%s/link", parent);
+        ck_assert_int_eq(symlink(dir, link), 0);
+        ck_assert_int_eq(keystore_open(link, &ks), 0);
+        keystore_close(ks);
+        snprintf(open_dir, sizeof(open_dir), "%s/open", parent);
+        ck_assert_int_eq(mkdir(open_dir, 0777), 0);
+        ck_assert_int_eq(chmod(open_dir, 0777), 0);
+        snprintf(link, sizeof(link), "%s/open/link", parent);
+        ck_assert_int_eq(symlink(dir, link), 0);
+        ck_assert_int_eq(keystore_open(link, &ks), -EPERM);
+
         /* data.mdb as a link to a file of the same content. */
         char elsewhere[192];
         snprintf(elsewhere, sizeof(elsewhere), "%s/elsewhere.mdb", parent);

@@ -305,13 +305,33 @@ static void read_pepper(uint8_t ret[AK_PEPPER_LEN]) {
         fclose(f);
 }
 
-static void stored_verifier(const char *id, uint8_t ret[AK_VERIFIER_LEN]) {
+static key_record *stored_record(const char *id) {
         _cleanup_(freep) uint8_t *buf = NULL;
-        _cleanup_(key_record_freep) key_record *rec = NULL;
+        key_record *rec = NULL;
         size_t len;
         ck_assert_int_eq(store_edit_get(h.state_dir, "keys", id, AK_ID_LEN, (void **) &buf, &len), 0);
         ck_assert_int_eq(key_record_decode(buf, len, &rec), 0);
+        return rec;
+}
+
+static void stored_verifier(const char *id, uint8_t ret[AK_VERIFIER_LEN]) {
+        _cleanup_(key_record_freep) key_record *rec = stored_record(id);
         memcpy(ret, rec->verifier, AK_VERIFIER_LEN);
+}
+
+/* Replaces the stored verifier of a key (owner ignored: scheme 1) with the
+ * unbound form of earlier releases. */
+static void make_unbound(const char *id, const char *secret) {
+        uint8_t pepper[AK_PEPPER_LEN], old[AK_VERIFIER_LEN];
+        ak_verifier_key *k;
+        read_pepper(pepper);
+        ck_assert_int_eq(ak_verifier_key_new(pepper, &k), 0);
+        erase_mem(pepper, sizeof(pepper));
+        ck_assert_int_eq(
+                ak_verifier_compute_scheme(k, AK_VERIFIER_SCHEME_HMAC_SHA256, id, 0, secret, old),
+                0);
+        ak_verifier_key_free(k);
+        ck_assert_int_eq(store_edit_record(h.state_dir, id, set_verifier, old), 0);
 }
 
 /* A verifier of an earlier release (ID ":" secret, bound to nothing else)
@@ -319,7 +339,7 @@ static void stored_verifier(const char *id, uint8_t ret[AK_VERIFIER_LEN]) {
  * bound to the key's ID and owner. */
 START_TEST(test_unbound_verifier_upgraded) {
         _cleanup_(freep) char *id = NULL, *secret = NULL;
-        uint8_t pepper[AK_PEPPER_LEN], old[AK_VERIFIER_LEN], bound[AK_VERIFIER_LEN], now[AK_VERIFIER_LEN];
+        uint8_t pepper[AK_PEPPER_LEN], bound[AK_VERIFIER_LEN], now[AK_VERIFIER_LEN];
         ak_verifier_key *k;
 
         start();
@@ -327,13 +347,12 @@ START_TEST(test_unbound_verifier_upgraded) {
         stop();
         read_pepper(pepper);
         ck_assert_int_eq(ak_verifier_key_new(pepper, &k), 0);
-        ck_assert_int_eq(ak_verifier_compute_scheme(k, AK_VERIFIER_SCHEME_HMAC_SHA256, id, 1, secret, old), 0);
+        erase_mem(pepper, sizeof(pepper));
         ck_assert_int_eq(ak_verifier_compute_with(k, id, HARNESS_UID_OTHER, secret, bound), 0);
         ak_verifier_key_free(k);
-        erase_mem(pepper, sizeof(pepper));
         stored_verifier(id, now);
         ck_assert_mem_eq(now, bound, AK_VERIFIER_LEN); /* CreateKey writes the bound form */
-        ck_assert_int_eq(store_edit_record(h.state_dir, id, set_verifier, old), 0);
+        make_unbound(id, secret);
 
         start();
         _cleanup_(freep) char *log = log_text();
@@ -351,6 +370,31 @@ START_TEST(test_unbound_verifier_upgraded) {
         log = log_text();
         ck_assert_msg(!strstr(log, "still have a verifier"), "counted again after the upgrade: %s", log);
         ck_assert_int_eq(login(id, secret, "daemon"), 0);
+}
+END_TEST
+
+/* RotateSecret writes the bound scheme; the previous verifier it keeps for
+ * the grace period keeps its own (unbound) scheme, and still works. */
+START_TEST(test_rotation_keeps_previous_scheme) {
+        _cleanup_(freep) char *id = NULL, *secret = NULL;
+        char *fresh = NULL;
+
+        start();
+        create("daemon", &id, &secret);
+        stop();
+        make_unbound(id, secret);
+        start();
+        ak_client *c = client();
+        ck_assert_int_eq(ak_rotate_secret(c, id, 3600 * USEC_PER_SEC, &fresh), 0);
+        ak_client_close(c);
+        ck_assert_int_eq(login(id, secret, "daemon"), 0); /* the grace period */
+        ck_assert_int_eq(login(id, fresh, "daemon"), 0);
+        stop();
+        _cleanup_(key_record_freep) key_record *rec = stored_record(id);
+        ck_assert_int_eq(rec->verifier[0], AK_VERIFIER_SCHEME_BOUND);
+        ck_assert_int_eq(rec->prev_verifier[0], AK_VERIFIER_SCHEME_HMAC_SHA256);
+        ck_assert_uint_ne(rec->prev_verifier_until, 0);
+        ak_secret_free(fresh);
 }
 END_TEST
 
@@ -413,6 +457,7 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_pepper_changed);
         tcase_add_test(tc, test_owner_edit_refused);
         tcase_add_test(tc, test_unbound_verifier_upgraded);
+        tcase_add_test(tc, test_rotation_keeps_previous_scheme);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("input");
