@@ -14,6 +14,7 @@
 #include "util.h"
 
 #define CONFIG_MAX_SIZE (64 * 1024)
+#define LIFETIME_MAX (UINT64_C(365000) * 24 * 3600 * USEC_PER_SEC)
 
 void config_init(config *c) {
         *c = (config){
@@ -158,6 +159,16 @@ int config_parse(const char *text, const char *path, config *ret, char *err, siz
                                 snprintf(err, errlen,
                                          "%s:%u: %s: '%s' is not a span such as 90d, 12h, 30m, or '%s'", path,
                                          line, key, value, none);
+                                goto fail;
+                        }
+                        /* A lifetime counted from now must end before the
+                         * year 10000, the last expiry a key may have. */
+                        if (dst != &c.expiry_warning && *dst > LIFETIME_MAX) {
+                                snprintf(
+                                        err, errlen,
+                                        "%s:%u: %s: '%s' is longer than 1000 years (365000d); give '%s' for "
+                                        "no limit",
+                                        path, line, key, value, none);
                                 goto fail;
                         }
                 } else {

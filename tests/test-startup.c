@@ -197,6 +197,17 @@ START_TEST(test_config_writable_by_others) {
 }
 END_TEST
 
+/* A lifetime that would put a default expiry after 9999 is refused as a
+ * setting, before any key gets it. */
+START_TEST(test_config_lifetime_beyond_9999) {
+        write_config("DefaultLifetime = 418000w\n");
+        const char *const words[] = { h.config_path, "DefaultLifetime", "1000 years", NULL };
+        free(expect_refusal(words));
+        write_config("MaxLifetime = 365000d\nDefaultLifetime = 365000d\n");
+        start();
+}
+END_TEST
+
 /* ---- the state directory ---- */
 
 /* Every file of the store and the directory itself, made writable by
@@ -448,6 +459,7 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_config_fifo_on_reload);
         tcase_add_test(tc, test_config_directory_on_reload);
         tcase_add_test(tc, test_config_writable_by_others);
+        tcase_add_test(tc, test_config_lifetime_beyond_9999);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("store");
