@@ -311,7 +311,15 @@ START_TEST(test_time_limits) {
         ck_assert_int_eq(parse_expiry("9999-12-31T23:59:59Z", now, &t), 0);
         ck_assert_uint_eq(t / USEC_PER_SEC, (uint64_t) MAX_TIME_SEC);
         ck_assert_int_eq(parse_expiry("9999-12-31", now, &t), 0);
-        ck_assert_int_eq(parse_expiry("10000-01-01", now, &t), -EINVAL);
+        /* A date of the year 10000 or later is out of range, not "not a
+         * date", so the CLI says why; a broken one is still not a date. */
+        ck_assert_int_eq(parse_expiry("10000-01-01", now, &t), -ERANGE);
+        ck_assert_int_eq(parse_date("10000-01-01", &t), -ERANGE);
+        ck_assert_int_eq(parse_date("123456-06-30T12:00:00Z", &t), -ERANGE);
+        ck_assert_int_eq(parse_date("10000-13-01", &t), -EINVAL);
+        ck_assert_int_eq(parse_date("10000-01-01T", &t), -EINVAL);
+        ck_assert_int_eq(parse_date("1969-12-31", &t), -ERANGE);
+        ck_assert_int_eq(parse_date("1970-01-01", &t), 0);
         /* A span from now that ends after 9999. */
         char span[32];
         snprintf(span, sizeof(span), "%" PRIu64 "s", (uint64_t) MAX_TIME_SEC - now / USEC_PER_SEC);

@@ -443,6 +443,21 @@ START_TEST(test_bad_labels_and_expiry) {
         ck_assert_int_eq(ak_update_key(c, id, &u), -EINVAL);
         e = strempty(ak_client_last_error(c));
         ck_assert_msg(strstr(e, "expires_at") && strstr(e, "9999-12-31"), "%s", e);
+        /* The CLI says so before asking the daemon, for a date and for a
+         * span from now alike. */
+        static const char *const whens[] = { "10000-01-01", "9999-12-31T23:59:60Z", "420000w" };
+        for (size_t i = 0; i < ELEMENTSOF(whens); i++) {
+                _cleanup_(freep) char *exe = strdup(harness_path("accesskeyctl")), *out = NULL,
+                                      *err = NULL;
+                char bus[PATH_MAX + 16];
+                snprintf(bus, sizeof(bus), "--bus=%s", h.bus_address);
+                const char *const argv[] = { exe,    bus,         "create", "--name",
+                                             "late", "--expires", whens[i], NULL };
+                ck_assert_int_ne(harness_run(argv, (uid_t) -1, (gid_t) -1, NULL, &out, &err), 0);
+                ck_assert_msg(strstr(err, whens[i]) &&
+                                      strstr(err, i == 1 ? "expected" : "before the year 10000"),
+                              "accesskeyctl --expires %s: %s", whens[i], err);
+        }
         /* The last second of 9999 is fine. */
         u = (ak_update_options){ .set_expires = true, .expires_at = (uint64_t) MAX_TIME_SEC * USEC_PER_SEC };
         ck_assert_int_eq(ak_update_key(c, id, &u), 0);
