@@ -234,7 +234,9 @@ int config_load(const char *path, bool missing_ok, config *ret, char *err, size_
                         path, (unsigned) st.st_uid, path);
                 return -EPERM;
         }
-        if (st.st_mode & 0022) {
+        /* Group root may write it (an administrator's umask 002 makes such
+         * files), any other group may not. */
+        if ((st.st_mode & 0002) || ((st.st_mode & 0020) && st.st_gid != 0)) {
                 snprintf(
                         err, errlen,
                         "%s has mode %04o: users other than its owner could make themselves administrators "

@@ -190,10 +190,19 @@ START_TEST(test_config_writable_by_others) {
         ck_assert_int_eq(chmod(h.config_path, 0666), 0);
         const char *const mode[] = { h.config_path, "0666", "chmod go-w", NULL };
         free(expect_refusal(mode));
+        ck_assert_int_eq(chmod(h.config_path, 0664), 0);
+        ck_assert_int_eq(chown(h.config_path, 0, HARNESS_UID_OTHER), 0);
+        const char *const group[] = { h.config_path, "0664", "chmod go-w", NULL };
+        free(expect_refusal(group));
         ck_assert_int_eq(chmod(h.config_path, 0644), 0);
         ck_assert_int_eq(chown(h.config_path, HARNESS_UID_OTHER, HARNESS_UID_OTHER), 0);
         const char *const owner[] = { h.config_path, "owned by UID 1", "chown root:root", NULL };
         free(expect_refusal(owner));
+        /* Root's file, writable by group root (an administrator's umask
+         * 002): accepted. */
+        ck_assert_int_eq(chown(h.config_path, 0, 0), 0);
+        ck_assert_int_eq(chmod(h.config_path, 0664), 0);
+        start();
 }
 END_TEST
 
