@@ -73,7 +73,7 @@ int ak_verifier_compute_with(ak_verifier_key *k, const char *id, uint32_t owner_
 int ak_verifier_compute_scheme(ak_verifier_key *k, uint8_t scheme, const char *id,
                                uint32_t owner_uid, const char *secret,
                                uint8_t ret[AK_VERIFIER_LEN]);
-/* HMAC-SHA256(pepper, "accesskey pepper check"): stored beside the keys, it
+/* HMAC-SHA256(pepper, "accesskey pepper check" NUL): stored beside the keys, it
  * tells a changed pepper from wrong secrets without revealing the pepper. */
 int ak_pepper_check_compute(ak_verifier_key *k, uint8_t ret[AK_PEPPER_CHECK_LEN]);
 
