@@ -210,9 +210,10 @@ int main(int argc, char **argv) {
                         else
                                 snprintf(owner_name, sizeof(owner_name), "%" PRIu32, e[i].uid);
                         if (e[i].index < n_sample)
-                                r = ak_verifier_compute_with(vkey, e[i].id, secrets[e[i].index], rec->verifier);
+                                r = ak_verifier_compute_with(vkey, e[i].id, e[i].uid,
+                                                             secrets[e[i].index], rec->verifier);
                         else {
-                                rec->verifier[0] = AK_VERIFIER_SCHEME_HMAC_SHA256;
+                                rec->verifier[0] = AK_VERIFIER_SCHEME_CURRENT;
                                 r = RAND_bytes(rec->verifier + 1, AK_VERIFIER_LEN - 1) == 1 ? 0 : -EIO;
                         }
                         if (r < 0)

@@ -222,35 +222,78 @@ int ak_verifier_key_new(const uint8_t pepper[AK_PEPPER_LEN], ak_verifier_key **r
         return 0;
 }
 
-int ak_verifier_compute_with(ak_verifier_key *k, const char *id, const char *secret, uint8_t ret[AK_VERIFIER_LEN]) {
-        unsigned char msg[AK_CREDENTIAL_LEN];
-        size_t il = strnlen(id, AK_ID_LEN + 1), sl = strnlen(secret, AK_SECRET_LEN + 1), mdlen = 0;
-
-        if (il != AK_ID_LEN || sl != AK_SECRET_LEN)
-                return -EINVAL;
-        memcpy(msg, id, il);
-        msg[il] = ':';
-        memcpy(msg + il + 1, secret, sl);
-
-        ret[0] = AK_VERIFIER_SCHEME_HMAC_SHA256;
+/* One HMAC under the keyed pepper over n parts; ret gets the 32-byte MAC. */
+static int mac_parts(ak_verifier_key *k, const void *const *parts, const size_t *lens, size_t n,
+                     uint8_t ret[AK_VERIFIER_LEN - 1]) {
+        size_t mdlen = 0;
         /* A NULL key re-initialises the context with the pepper it holds. */
-        bool ok = EVP_MAC_init(k->ctx, NULL, 0, NULL) == 1 && EVP_MAC_update(k->ctx, msg, sizeof(msg)) == 1 &&
-                  EVP_MAC_final(k->ctx, ret + 1, &mdlen, AK_VERIFIER_LEN - 1) == 1 && mdlen == AK_VERIFIER_LEN - 1;
-        erase_mem(msg, sizeof(msg));
+        bool ok = EVP_MAC_init(k->ctx, NULL, 0, NULL) == 1;
+        for (size_t i = 0; ok && i < n; i++)
+                ok = EVP_MAC_update(k->ctx, parts[i], lens[i]) == 1;
+        ok = ok && EVP_MAC_final(k->ctx, ret, &mdlen, AK_VERIFIER_LEN - 1) == 1 &&
+             mdlen == AK_VERIFIER_LEN - 1;
         if (!ok) {
-                erase_mem(ret, AK_VERIFIER_LEN);
+                erase_mem(ret, AK_VERIFIER_LEN - 1);
                 return -EIO;
         }
         return 0;
 }
 
-int ak_verifier_compute(const uint8_t pepper[AK_PEPPER_LEN], const char *id, const char *secret,
-                        uint8_t ret[AK_VERIFIER_LEN]) {
+/* The label that starts every bound verifier's message: no unbound message
+ * ("AK...:aks_...") and no pepper check starts with it, so a MAC of one
+ * kind never stands for another. */
+static const char bound_label[] = "accesskey verifier"; /* with its NUL */
+static const char check_label[] = "accesskey pepper check";
+
+int ak_verifier_compute_scheme(ak_verifier_key *k, uint8_t scheme, const char *id,
+                               uint32_t owner_uid, const char *secret,
+                               uint8_t ret[AK_VERIFIER_LEN]) {
+        size_t il = strnlen(id, AK_ID_LEN + 1), sl = strnlen(secret, AK_SECRET_LEN + 1);
+        int r;
+
+        if (il != AK_ID_LEN || sl != AK_SECRET_LEN)
+                return -EINVAL;
+        ret[0] = scheme;
+        if (scheme == AK_VERIFIER_SCHEME_HMAC_SHA256) {
+                /* Of earlier releases: ID ":" SECRET, bound to nothing else. */
+                const void *parts[] = { id, ":", secret };
+                const size_t lens[] = { il, 1, sl };
+                r = mac_parts(k, parts, lens, ELEMENTSOF(parts), ret + 1);
+        } else if (scheme == AK_VERIFIER_SCHEME_BOUND) {
+                /* Every field has a fixed length, so the encoding is
+                 * unambiguous without separators: label NUL, scheme, ID
+                 * (20), owner UID (4, big endian), secret (50). */
+                const uint8_t uid[4] = { (uint8_t) (owner_uid >> 24), (uint8_t) (owner_uid >> 16),
+                                         (uint8_t) (owner_uid >> 8), (uint8_t) owner_uid };
+                const void *parts[] = { bound_label, &scheme, id, uid, secret };
+                const size_t lens[] = { sizeof(bound_label), 1, il, sizeof(uid), sl };
+                r = mac_parts(k, parts, lens, ELEMENTSOF(parts), ret + 1);
+        } else
+                return -EINVAL;
+        if (r < 0)
+                erase_mem(ret, AK_VERIFIER_LEN);
+        return r;
+}
+
+int ak_verifier_compute_with(ak_verifier_key *k, const char *id, uint32_t owner_uid,
+                             const char *secret, uint8_t ret[AK_VERIFIER_LEN]) {
+        return ak_verifier_compute_scheme(k, AK_VERIFIER_SCHEME_CURRENT, id, owner_uid, secret,
+                                          ret);
+}
+
+int ak_pepper_check_compute(ak_verifier_key *k, uint8_t ret[AK_PEPPER_CHECK_LEN]) {
+        const void *parts[] = { check_label };
+        const size_t lens[] = { sizeof(check_label) };
+        return mac_parts(k, parts, lens, 1, ret);
+}
+
+int ak_verifier_compute(const uint8_t pepper[AK_PEPPER_LEN], const char *id, uint32_t owner_uid,
+                        const char *secret, uint8_t ret[AK_VERIFIER_LEN]) {
         ak_verifier_key *k;
         int r = ak_verifier_key_new(pepper, &k);
         if (r < 0)
                 return r;
-        r = ak_verifier_compute_with(k, id, secret, ret);
+        r = ak_verifier_compute_with(k, id, owner_uid, secret, ret);
         ak_verifier_key_free(k);
         return r;
 }

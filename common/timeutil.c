@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -20,10 +21,19 @@ static bool digits(const char *s, size_t n, int *ret) {
 }
 
 int parse_date(const char *s, uint64_t *ret_usec) {
-        size_t len = strlen(s);
+        size_t len = strlen(s), ylen = strspn(s, "0123456789");
         struct tm tm = {};
         int year, mon, day, hour = 0, min = 0, sec = 0;
 
+        /* A date of the year 10000 or later is understood, and out of
+         * range: said so, rather than "not a date".  The rest of it must
+         * still be a date (checked in the year 2000). */
+        if (ylen > 4 && len - ylen <= 16) {
+                char buf[24];
+                uint64_t t;
+                snprintf(buf, sizeof(buf), "2000%s", s + ylen);
+                return parse_date(buf, &t) == 0 ? -ERANGE : -EINVAL;
+        }
         if (len != 10 && len != 20)
                 return -EINVAL;
         if (!digits(s, 4, &year) || s[4] != '-' || !digits(s + 5, 2, &mon) || s[7] != '-' ||
@@ -33,9 +43,10 @@ int parse_date(const char *s, uint64_t *ret_usec) {
             (s[10] != 'T' || !digits(s + 11, 2, &hour) || s[13] != ':' ||
              !digits(s + 14, 2, &min) || s[16] != ':' || !digits(s + 17, 2, &sec) || s[19] != 'Z'))
                 return -EINVAL;
-        if (year < 1970 || mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 ||
-            sec > 59)
+        if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 59)
                 return -EINVAL;
+        if (year < 1970)
+                return -ERANGE; /* a date, before the epoch */
 
         tm.tm_year = year - 1900;
         tm.tm_mon = mon - 1;

@@ -13,7 +13,8 @@
 int parse_timespan(const char *s, uint64_t *ret_usec);
 
 /* "YYYY-MM-DD" (midnight UTC) or "YYYY-MM-DDTHH:MM:SSZ"; -EINVAL otherwise,
- * including dates that do not exist such as 2026-02-30. */
+ * including dates that do not exist such as 2026-02-30; -ERANGE for a date
+ * before 1970 or after 9999 (a year of five digits or more). */
 int parse_date(const char *s, uint64_t *ret_usec);
 
 /* An expiry as given to --expires: "never" (0), a date, or a span from now.

@@ -14,6 +14,7 @@
 #include "util.h"
 
 #define CONFIG_MAX_SIZE (64 * 1024)
+#define LIFETIME_MAX (UINT64_C(365000) * 24 * 3600 * USEC_PER_SEC)
 
 void config_init(config *c) {
         *c = (config){
@@ -178,6 +179,16 @@ int config_parse(const char *text, const char *path, config *ret, char *err, siz
                                          line, key, value, none);
                                 goto fail;
                         }
+                        /* A lifetime counted from now must end before the
+                         * year 10000, the last expiry a key may have. */
+                        if (dst != &c.expiry_warning && *dst > LIFETIME_MAX) {
+                                snprintf(
+                                        err, errlen,
+                                        "%s:%u: %s: '%s' is longer than 1000 years (365000d); give '%s' for "
+                                        "no limit",
+                                        path, line, key, value, none);
+                                goto fail;
+                        }
                 } else {
                         snprintf(err, errlen, "%s:%u: unknown setting '%s' (see accesskeyd.conf(5))", path,
                                  line, key);
@@ -198,8 +209,21 @@ fail:
         return -EINVAL;
 }
 
+static const char *file_type(mode_t m) {
+        return S_ISDIR(m)    ? "a directory"
+               : S_ISFIFO(m) ? "a FIFO"
+               : S_ISSOCK(m) ? "a socket"
+               : S_ISCHR(m)  ? "a character device"
+               : S_ISBLK(m)  ? "a block device"
+                             : "not a regular file";
+}
+
 int config_load(const char *path, bool missing_ok, config *ret, char *err, size_t errlen) {
-        _cleanup_(closep) int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+         * writer, and the daemon with it, deaf to calls and to SIGTERM.
+         * Links are followed: configuration management often links files
+         * into /etc; what counts is the file reached, checked below. */
+        _cleanup_(closep) int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         struct stat st;
 
         if (fd < 0) {
@@ -210,19 +234,56 @@ int config_load(const char *path, bool missing_ok, config *ret, char *err, size_
                 snprintf(err, errlen, "%s: %s", path, strerror(errno));
                 return -errno;
         }
-        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CONFIG_MAX_SIZE) {
-                snprintf(err, errlen, "%s: not a regular file of at most 64 KiB", path);
+        if (fstat(fd, &st) < 0) {
+                snprintf(err, errlen, "%s: %s", path, strerror(errno));
+                return -errno;
+        }
+        if (!S_ISREG(st.st_mode)) {
+                snprintf(err, errlen, "%s is %s; the configuration must be a regular file", path,
+                         file_type(st.st_mode));
+                return -EINVAL;
+        }
+        /* Who can write the configuration can name the admin group. */
+        if (st.st_uid != 0 && st.st_uid != geteuid()) {
+                snprintf(
+                        err, errlen,
+                        "%s is owned by UID %u, who could make themselves an administrator of every key; "
+                        "fix it with 'chown root:root %s'",
+                        path, (unsigned) st.st_uid, path);
+                return -EPERM;
+        }
+        /* Group root may write it (an administrator's umask 002 makes such
+         * files), any other group may not. */
+        if ((st.st_mode & 0002) || ((st.st_mode & 0020) && st.st_gid != 0)) {
+                snprintf(
+                        err, errlen,
+                        "%s has mode %04o: users other than its owner could make themselves administrators "
+                        "of every key; fix it with 'chmod go-w %s'",
+                        path, (unsigned) (st.st_mode & 07777), path);
+                return -EPERM;
+        }
+        if (st.st_size > CONFIG_MAX_SIZE) {
+                snprintf(err, errlen,
+                         "%s is larger than 64 KiB; it cannot be accesskeyd's configuration", path);
                 return -EINVAL;
         }
         _cleanup_(freep) char *buf = calloc(1, (size_t) st.st_size + 1);
         if (!buf)
                 return -ENOMEM;
-        ssize_t n = read(fd, buf, (size_t) st.st_size);
-        if (n < 0) {
-                snprintf(err, errlen, "%s: %s", path, strerror(errno));
-                return -errno;
+        size_t len = 0;
+        while (len < (size_t) st.st_size) {
+                ssize_t n = read(fd, buf + len, (size_t) st.st_size - len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+                        return -errno;
+                }
+                if (n == 0)
+                        break; /* shrunk since fstat(): parse what there is */
+                len += (size_t) n;
         }
-        if (memchr(buf, 0, (size_t) n)) {
+        if (memchr(buf, 0, len)) {
                 snprintf(err, errlen, "%s: holds a NUL byte; it must be a text file", path);
                 return -EINVAL;
         }

@@ -4,6 +4,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -63,6 +64,9 @@ struct keystore {
         int event_fd;                     /* readable while done is not empty */
 };
 
+static int read_txn(keystore *ks, MDB_txn **ret);
+static void read_end(keystore *ks, MDB_txn *txn);
+
 static int mdb_to_errno(int rc) {
         switch (rc) {
         case 0:
@@ -83,40 +87,161 @@ static int mdb_to_errno(int rc) {
         }
 }
 
-/* The pepper: 32 random bytes in a root-only file beside the database, so a
- * copy of the database alone verifies nothing.  Refuse a pepper file that is
- * a link, of the wrong size, or readable by others. */
-static int load_pepper(int dirfd, uint8_t ret[AK_PEPPER_LEN]) {
-        _cleanup_(closep) int fd = openat(dirfd, PEPPER_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        struct stat st;
+/* The daemon trusts what its state directory holds: whoever can write
+ * data.mdb can give their key to root (a verifier binds only the ID and the
+ * owner), whoever can write the directory can replace any file in it, and
+ * whoever can read the pepper can test secrets offline.  So each must be
+ * the daemon user's, writable by it alone (the pepper readable by it
+ * alone), and never a link to somewhere else.  Each refusal names the path
+ * and the command that fixes it. */
+/* What chown needs to give a file to the daemon's user. */
+static const char *owner_arg(char buf[static 16]) {
+        uid_t euid = geteuid();
+        if (euid == 0)
+                return "root:root";
+        snprintf(buf, 16, "%u", (unsigned) euid);
+        return buf;
+}
 
-        if (fd < 0 && errno == ENOENT) {
-                uint8_t p[AK_PEPPER_LEN];
-                if (RAND_bytes(p, sizeof(p)) != 1)
-                        return -EIO;
-                char tmp[] = PEPPER_FILE ".new";
-                (void) unlinkat(dirfd, tmp, 0);
-                _cleanup_(closep) int w =
-                        openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0400);
-                if (w < 0)
+static int check_private(const char *path, const struct stat *st, bool is_dir, bool secret) {
+        uid_t euid = geteuid();
+        mode_t mode = st->st_mode & 07777;
+        char owner[16];
+
+        if (S_ISLNK(st->st_mode) || (is_dir ? !S_ISDIR(st->st_mode) : !S_ISREG(st->st_mode))) {
+                log_error(
+                        "keystore: %s is not a %s (it is %s); accesskeyd uses only the %s it made itself. "
+                        "Not starting; move it away",
+                        path, is_dir ? "directory" : "regular file",
+                        S_ISLNK(st->st_mode)    ? "a symbolic link"
+                        : S_ISDIR(st->st_mode)  ? "a directory"
+                        : S_ISFIFO(st->st_mode) ? "a FIFO"
+                                                : "a special file",
+                        is_dir ? "directory" : "files");
+                return -EPERM;
+        }
+        if (st->st_uid != euid) {
+                log_error(
+                        "keystore: %s is owned by UID %u, not by UID %u that runs accesskeyd, so that user "
+                        "could change the access keys. Not starting; if its content is trustworthy, fix it with "
+                        "'chown %s %s'",
+                        path, (unsigned) st->st_uid, (unsigned) euid, owner_arg(owner), path);
+                return -EPERM;
+        }
+        if (mode & (secret ? 0077 : 0022)) {
+                log_error(
+                        "keystore: %s has mode %04o: %s. Not starting; if its content is trustworthy, fix it "
+                        "with 'chmod %s %s'",
+                        path, (unsigned) mode,
+                        secret ? "the pepper must be readable by its owner alone"
+                               : "users other than its owner may write it, and so change the access keys",
+                        secret ? "0400" : "go-w", path);
+                return -EPERM;
+        }
+        return 0;
+}
+
+/* An entry of the state directory; a missing one is fine (made later). */
+static int check_entry(int dirfd, const char *dir, const char *name, bool secret) {
+        struct stat st;
+        char path[PATH_MAX];
+
+        if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        return check_private(path, &st, false, secret);
+}
+
+/* The directories above the state directory: one that another user may
+ * write (without the sticky bit, as /tmp has) lets that user rename the
+ * state directory away and put their own in its place.  Both the path as
+ * given and the one its links lead to are checked, so a link on the way
+ * cannot be swapped either.  path is changed. */
+static int check_parents_of(const char *dir, char *path) {
+        uid_t euid = geteuid();
+        char owner[16];
+
+        for (char *slash = strrchr(path, '/'); slash; slash = strrchr(path, '/')) {
+                struct stat st;
+                if (slash == path)
+                        slash[1] = 0; /* the root directory */
+                else
+                        *slash = 0;
+                if (stat(path, &st) < 0)
                         return -errno;
-                if (write(w, p, sizeof(p)) != (ssize_t) sizeof(p) || fsync(w) < 0) {
-                        erase_mem(p, sizeof(p));
-                        return -EIO;
+                if (st.st_uid != 0 && st.st_uid != euid) {
+                        log_error(
+                                "keystore: %s, above the state directory %s, is owned by UID %u, who could "
+                                "replace the state directory. Not starting; fix it with 'chown %s %s', or "
+                                "choose another --state-dir",
+                                path, dir, (unsigned) st.st_uid, owner_arg(owner), path);
+                        return -EPERM;
                 }
-                erase_mem(p, sizeof(p));
-                /* Atomic: a crash leaves either no pepper or a whole one. */
-                if (renameat(dirfd, tmp, dirfd, PEPPER_FILE) < 0 || fsync(dirfd) < 0)
-                        return -errno;
-                fd = openat(dirfd, PEPPER_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                if ((st.st_mode & 0022) && !(st.st_mode & S_ISVTX)) {
+                        log_error(
+                                "keystore: %s, above the state directory %s, has mode %04o: other users could "
+                                "replace the state directory. Not starting; fix it with 'chmod go-w %s' (or "
+                                "'chmod +t %s', as /tmp has), or choose another --state-dir",
+                                path, dir, (unsigned) (st.st_mode & 07777), path, path);
+                        return -EPERM;
+                }
+                if (slash == path)
+                        break;
+        }
+        return 0;
+}
+
+static int check_parents(const char *dir) {
+        _cleanup_(freep) char *real = realpath(dir, NULL), *given = NULL;
+        char cwd[PATH_MAX];
+
+        if (!real)
+                return -errno;
+        if (dir[0] == '/')
+                given = strdup(dir);
+        else if (getcwd(cwd, sizeof(cwd)) && asprintf(&given, "%s/%s", cwd, dir) < 0)
+                given = NULL;
+        if (!given)
+                return -ENOMEM;
+        /* "dir/" has no entry after its last slash. */
+        for (size_t n = strlen(given); n > 1 && given[n - 1] == '/'; n--)
+                given[n - 1] = 0;
+        int r = check_parents_of(dir, real);
+        return r < 0 ? r : check_parents_of(dir, given);
+}
+
+/* The pepper: 32 random bytes in a root-only file beside the database, so a
+ * copy of the database alone verifies nothing.  -ENOENT when there is none;
+ * -EPERM for a file of the wrong size.  Opened without blocking (a FIFO
+ * would hang the daemon in open()) and without following a link. */
+static int load_pepper(int dirfd, const char *dir, uint8_t ret[AK_PEPPER_LEN]) {
+        _cleanup_(closep) int fd =
+                openat(dirfd, PEPPER_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        struct stat st;
+        char path[PATH_MAX];
+
+        snprintf(path, sizeof(path), "%s/%s", dir, PEPPER_FILE);
+        if (fd < 0 && errno == ELOOP) {
+                log_error(
+                        "keystore: %s is a symbolic link; the pepper must be a regular file. Not starting; "
+                        "put the pepper file itself in its place",
+                        path);
+                return -EPERM;
         }
         if (fd < 0)
                 return -errno;
         if (fstat(fd, &st) < 0)
                 return -errno;
-        if (!S_ISREG(st.st_mode) || st.st_size != AK_PEPPER_LEN || st.st_uid != geteuid() ||
-            (st.st_mode & 0077))
+        int r = check_private(path, &st, false, true);
+        if (r < 0)
+                return r;
+        if (st.st_size != AK_PEPPER_LEN) {
+                log_error(
+                        "keystore: %s holds %lld bytes, not %d: it is not a pepper accesskeyd wrote. Not "
+                        "starting; restore the pepper from a backup",
+                        path, (long long) st.st_size, AK_PEPPER_LEN);
                 return -EPERM;
+        }
         if (read(fd, ret, AK_PEPPER_LEN) != AK_PEPPER_LEN)
                 return -EIO;
         return 0;
@@ -130,6 +255,28 @@ static int set_map_size(keystore *ks, size_t size) {
         int rc = mdb_env_set_mapsize(ks->env, size);
         pthread_rwlock_unlock(&ks->map_lock);
         return rc;
+}
+
+static int create_pepper(int dirfd) {
+        uint8_t p[AK_PEPPER_LEN];
+        if (RAND_bytes(p, sizeof(p)) != 1)
+                return -EIO;
+        char tmp[] = PEPPER_FILE ".new";
+        (void) unlinkat(dirfd, tmp, 0);
+        _cleanup_(closep) int w =
+                openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0400);
+        if (w < 0) {
+                erase_mem(p, sizeof(p));
+                return -errno;
+        }
+        bool ok = write(w, p, sizeof(p)) == (ssize_t) sizeof(p) && fsync(w) == 0;
+        erase_mem(p, sizeof(p));
+        if (!ok)
+                return -EIO;
+        /* Atomic: a crash leaves either no pepper or a whole one. */
+        if (renameat(dirfd, tmp, dirfd, PEPPER_FILE) < 0 || fsync(dirfd) < 0)
+                return -errno;
+        return 0;
 }
 
 static int grow_map(keystore *ks) {
@@ -411,9 +558,131 @@ int keystore_open(const char *dir, keystore **ret) {
         return keystore_open_sized(dir, INITIAL_MAP_SIZE, ret);
 }
 
+/* The pepper's check value, in meta: a pepper that is not the one the
+ * stored keys were made with is told apart from wrong secrets at start.
+ * Returns 1 when the value was written for a store that holds keys (a
+ * store of an earlier release), -EKEYREJECTED when it differs while keys
+ * are stored.  With no keys a differing value is simply replaced: there is
+ * nothing the old pepper could still verify. */
+typedef struct pepper_check_args {
+        uint8_t check[AK_PEPPER_CHECK_LEN];
+        size_t keys;
+} pepper_check_args;
+
+static int put_pepper_check(keystore *ks, MDB_txn *txn, void *userdata) {
+        pepper_check_args *a = userdata;
+        MDB_val k = { 12, (void *) "pepper_check" }, v;
+        int rc = mdb_get(txn, ks->meta, &k, &v);
+        if (rc == 0) {
+                if (v.mv_size == AK_PEPPER_CHECK_LEN &&
+                    memcmp(v.mv_data, a->check, AK_PEPPER_CHECK_LEN) == 0)
+                        return 0;
+                if (a->keys > 0)
+                        return -EKEYREJECTED;
+        } else if (rc != MDB_NOTFOUND)
+                return mdb_to_errno(rc);
+        v = (MDB_val){ AK_PEPPER_CHECK_LEN, a->check };
+        rc = mdb_put(txn, ks->meta, &k, &v, 0);
+        if (rc)
+                return mdb_to_errno(rc);
+        return a->keys > 0;
+}
+
+static int count_keys(keystore *ks, size_t *ret_keys, size_t *ret_unbound) {
+        MDB_txn *txn;
+        MDB_cursor *c;
+        MDB_val k, v;
+        MDB_stat st;
+        size_t unbound = 0;
+        int r = read_txn(ks, &txn);
+        if (r < 0)
+                return r;
+        int rc = mdb_stat(txn, ks->keys, &st);
+        if (rc == 0 && ret_unbound)
+                rc = mdb_cursor_open(txn, ks->keys, &c);
+        if (rc) {
+                read_end(ks, txn);
+                return mdb_to_errno(rc);
+        }
+        if (ret_unbound) {
+                for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+                     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+                        uint8_t scheme;
+                        if (key_record_peek_verifier_scheme(v.mv_data, v.mv_size, &scheme) < 0 ||
+                            scheme != AK_VERIFIER_SCHEME_CURRENT)
+                                unbound++;
+                }
+                mdb_cursor_close(c);
+                *ret_unbound = unbound;
+        }
+        read_end(ks, txn);
+        *ret_keys = st.ms_entries;
+        return rc == 0 || rc == MDB_NOTFOUND ? 0 : mdb_to_errno(rc);
+}
+
+/* Loads the pepper, or makes one for a store without keys.  A store whose
+ * keys were made with a pepper that is gone or was replaced is refused:
+ * going on would turn every login into a "wrong secret" and hide why. */
+static int open_pepper(keystore *ks, int dirfd, const char *dir, size_t keys) {
+        uint8_t pepper[AK_PEPPER_LEN];
+        int r = load_pepper(dirfd, dir, pepper);
+        if (r == -ENOENT && keys > 0) {
+                log_error(
+                        "keystore: the pepper %s/%s is missing, but %s/data.mdb holds %zu access key(s) made "
+                        "with it; without it no secret can be verified. Not starting; restore %s/%s from a "
+                        "backup (owner root, mode 0400), or move data.mdb and lock.mdb out of %s to start "
+                        "with an empty store",
+                        dir, PEPPER_FILE, dir, keys, dir, PEPPER_FILE, dir);
+                return -ENOKEY;
+        }
+        if (r == -ENOENT) {
+                r = create_pepper(dirfd);
+                if (r < 0) {
+                        log_error("keystore: cannot create the pepper %s/%s: %s", dir, PEPPER_FILE,
+                                  strerror(-r));
+                        return r;
+                }
+                log_info("keystore: created a new pepper in %s/%s; back it up with the database",
+                         dir, PEPPER_FILE);
+                r = load_pepper(dirfd, dir, pepper);
+        }
+        if (r == 0)
+                r = ak_verifier_key_new(pepper, &ks->verifier_key);
+        erase_mem(pepper, sizeof(pepper));
+        if (r < 0) {
+                if (r != -EPERM)
+                        log_error("keystore: cannot read the pepper %s/%s: %s", dir, PEPPER_FILE,
+                                  strerror(-r));
+                return r;
+        }
+
+        pepper_check_args a = { .keys = keys };
+        if ((r = ak_pepper_check_compute(ks->verifier_key, a.check)) < 0)
+                return r;
+        r = write_txn(ks, put_pepper_check, &a);
+        if (r == -EKEYREJECTED)
+                log_error(
+                        "keystore: the pepper %s/%s is not the one the %zu access key(s) in %s/data.mdb were "
+                        "made with (its check value differs): every login would fail as a wrong secret. Not "
+                        "starting; restore the original pepper from a backup, or move data.mdb and lock.mdb "
+                        "out of %s to start with an empty store",
+                        dir, PEPPER_FILE, keys, dir, dir);
+        else if (r < 0)
+                log_error("keystore: cannot record the pepper's check value in %s/data.mdb: %s",
+                          dir, strerror(-r));
+        else if (r > 0)
+                log_info(
+                        "keystore: recorded the check value of the pepper %s/%s for the %zu key(s) of an "
+                        "earlier release",
+                        dir, PEPPER_FILE, keys);
+        return r < 0 ? r : 0;
+}
+
 int keystore_open_sized(const char *dir, uint64_t map_size, keystore **ret) {
         keystore *ks = calloc(1, sizeof(*ks));
         _cleanup_(closep) int dirfd = -1;
+        size_t keys = 0, unbound = 0;
+        struct stat st;
         int rc, r, dead = 0;
 
         if (!ks)
@@ -427,24 +696,24 @@ int keystore_open_sized(const char *dir, uint64_t map_size, keystore **ret) {
         ks->event_fd = -1;
         if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
                 r = -errno;
+                log_error("keystore: cannot create the state directory %s: %s", dir, strerror(-r));
                 goto fail;
         }
+        /* The directory first: once it is ours alone, nobody else can swap
+         * the files in it between their check and their use. */
+        if ((r = check_parents(dir)) < 0)
+                goto fail;
         dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dirfd < 0) {
+        if (dirfd < 0 || fstat(dirfd, &st) < 0) {
                 r = -errno;
+                log_error("keystore: cannot open the state directory %s: %s", dir, strerror(-r));
                 goto fail;
         }
-        uint8_t pepper[AK_PEPPER_LEN];
-        r = load_pepper(dirfd, pepper);
-        if (r == 0)
-                r = ak_verifier_key_new(pepper, &ks->verifier_key);
-        erase_mem(pepper, sizeof(pepper));
-        if (r < 0) {
-                log_error("keystore: pepper %s/%s: %s", dir, PEPPER_FILE,
-                          r == -EPERM ? "must be a 32-byte regular file readable by its owner only"
-                                      : strerror(-r));
+        if ((r = check_private(dir, &st, true, false)) < 0 ||
+            (r = check_entry(dirfd, dir, "data.mdb", false)) < 0 ||
+            (r = check_entry(dirfd, dir, "lock.mdb", false)) < 0 ||
+            (r = check_entry(dirfd, dir, PEPPER_FILE, true)) < 0)
                 goto fail;
-        }
 
         if ((rc = mdb_env_create(&ks->env)) || (rc = mdb_env_set_maxdbs(ks->env, 5)) ||
             (rc = mdb_env_set_mapsize(ks->env, map_size)) ||
@@ -467,6 +736,18 @@ int keystore_open_sized(const char *dir, uint64_t map_size, keystore **ret) {
                 log_error("keystore: cannot open databases in %s: %s", dir, strerror(-r));
                 goto fail;
         }
+        if ((r = count_keys(ks, &keys, &unbound)) < 0) {
+                log_error("keystore: cannot read %s/data.mdb: %s", dir, strerror(-r));
+                goto fail;
+        }
+        if ((r = open_pepper(ks, dirfd, dir, keys)) < 0)
+                goto fail;
+        if (unbound > 0)
+                log_notice(
+                        "keystore: %zu of %zu access key(s) still have a verifier of an earlier release, not "
+                        "bound to the key's ID and owner; each is bound at its next successful login, or at "
+                        "once by rotating its secret ('accesskeyctl rotate ID')",
+                        unbound, keys);
         *ret = ks;
         return 0;
 fail:
@@ -643,12 +924,32 @@ static void read_end(keystore *ks, MDB_txn *txn) {
         pthread_rwlock_unlock(&ks->map_lock);
 }
 
+/* A record stored under another key's ID (copied there outside the
+ * daemon) is corrupt, not that key. */
+static int decode_as(const MDB_val *k, const MDB_val *v, key_record **ret) {
+        key_record *rec;
+        int r = key_record_decode(v->mv_data, v->mv_size, &rec);
+        if (r < 0)
+                return r;
+        if (k->mv_size != AK_ID_LEN || memcmp(k->mv_data, rec->id, AK_ID_LEN) != 0) {
+                log_error(
+                        "keystore: the record stored under %.*s names the key %s; it was edited outside "
+                        "accesskeyd and is ignored",
+                        (int) MIN(k->mv_size, (size_t) AK_ID_LEN), (const char *) k->mv_data,
+                        rec->id);
+                key_record_free(rec);
+                return -EBADMSG;
+        }
+        *ret = rec;
+        return 0;
+}
+
 static int get_in(keystore *ks, MDB_txn *txn, const char *id, key_record **ret) {
         MDB_val k = id_val(id), v;
         int rc = mdb_get(txn, ks->keys, &k, &v);
         if (rc)
                 return mdb_to_errno(rc);
-        return key_record_decode(v.mv_data, v.mv_size, ret);
+        return decode_as(&k, &v, ret);
 }
 
 int keystore_get(keystore *ks, const char *id, key_record **ret) {
@@ -669,10 +970,60 @@ int keystore_get_versioned(keystore *ks, const char *id, key_record **ret, keyst
         else {
                 if (ret_version)
                         version_of(&v, ret_version);
-                r = key_record_decode(v.mv_data, v.mv_size, ret);
+                r = decode_as(&k, &v, ret);
         }
         read_end(ks, txn);
         return r;
+}
+
+typedef struct upgrade_args {
+        char id[AK_ID_LEN + 1];
+        uint8_t old[AK_VERIFIER_LEN], new[AK_VERIFIER_LEN];
+} upgrade_args;
+
+static int do_upgrade_verifier(keystore *ks, MDB_txn *txn, void *userdata) {
+        upgrade_args *a = userdata;
+        _cleanup_(key_record_freep) key_record *rec = NULL;
+        int r = get_in(ks, txn, a->id, &rec);
+        if (r < 0)
+                return r;
+        /* Rotated, or bound by another login, since the caller read it:
+         * the newer verifier stays. */
+        if (!ak_verifier_equal(rec->verifier, a->old))
+                return -ESTALE;
+        memcpy(rec->verifier, a->new, AK_VERIFIER_LEN);
+        return do_put_record(ks, txn, rec, 0);
+}
+
+static upgrade_args *upgrade_args_new(const char *id, const uint8_t old[AK_VERIFIER_LEN],
+                                      const uint8_t new[AK_VERIFIER_LEN]) {
+        upgrade_args *a = calloc(1, sizeof(*a));
+        if (a) {
+                memcpy(a->id, id, AK_ID_LEN);
+                memcpy(a->old, old, AK_VERIFIER_LEN);
+                memcpy(a->new, new, AK_VERIFIER_LEN);
+        }
+        return a;
+}
+
+int keystore_upgrade_verifier(keystore *ks, const char *id, const uint8_t old[AK_VERIFIER_LEN],
+                              const uint8_t new[AK_VERIFIER_LEN]) {
+        if (!ak_id_is_valid(id))
+                return -ENOENT;
+        _cleanup_(freep) upgrade_args *a = upgrade_args_new(id, old, new);
+        if (!a)
+                return -ENOMEM;
+        return write_txn(ks, do_upgrade_verifier, a);
+}
+
+int keystore_submit_upgrade_verifier(keystore *ks, const char *id, const uint8_t old[AK_VERIFIER_LEN],
+                                     const uint8_t new[AK_VERIFIER_LEN], keystore_done_fn done, void *userdata) {
+        if (!ak_id_is_valid(id))
+                return -ENOENT;
+        upgrade_args *a = upgrade_args_new(id, old, new);
+        if (!a)
+                return -ENOMEM;
+        return submit(ks, do_upgrade_verifier, a, done, userdata);
 }
 
 static int do_delete(keystore *ks, MDB_txn *txn, void *userdata) {
@@ -799,7 +1150,7 @@ static int foreach_owned(keystore *ks, int (*fn)(key_record *r, void *userdata),
         for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && r == 0;
              rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
                 key_record *rec;
-                r = key_record_decode(v.mv_data, v.mv_size, &rec);
+                r = decode_as(&k, &v, &rec);
                 if (r == 0)
                         r = fn(rec, userdata);
         }

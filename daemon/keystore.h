@@ -3,7 +3,7 @@
  * The keystore: an LMDB environment in the state directory with the named
  * databases keys (id → record), owners (uid → ids, MDB_DUPSORT), usage
  * (id → usage figures), retired (no longer used: emptied at open) and meta
- * (schema version), and the pepper file beside it.
+ * (schema version, the pepper's check value), and the pepper file beside it.
  *
  * The daemon writes through a writer thread (keystore_start_writer()):
  * keystore_submit_*() queue a write and return at once; the thread commits
@@ -27,7 +27,13 @@
 typedef struct keystore keystore;
 
 /* Opens (creating if needed) the store in dir, which is made 0700 when it
- * does not exist.  Loads or creates the pepper.  Clears stale readers. */
+ * does not exist.  Loads or creates the pepper.  Clears stale readers.
+ * Refuses, with -EPERM and a logged reason, a state directory, data.mdb,
+ * lock.mdb or pepper that another user owns or may write (or read, for the
+ * pepper), or a directory above the state directory that another user may
+ * write; refuses with -ENOKEY a store that holds keys but has no pepper,
+ * and with -EKEYREJECTED one whose keys were made with another pepper.
+ * Logs how many keys still have a verifier of the unbound scheme. */
 int keystore_open(const char *dir, keystore **ret);
 /* The same with a chosen initial map size (tests of map growth). */
 int keystore_open_sized(const char *dir, uint64_t map_size, keystore **ret);
@@ -79,10 +85,20 @@ int keystore_insert(keystore *ks, const key_record *r, uint32_t max_keys);
 /* Replaces an existing record (same ID and owner).  -ENOENT if gone. */
 int keystore_update(keystore *ks, const key_record *r);
 
-/* -ENOENT when there is no such key. */
+/* -ENOENT when there is no such key; -EBADMSG for a record that is not
+ * well-formed or is stored under another key's ID. */
 int keystore_get(keystore *ks, const char *id, key_record **ret);
 /* The same, with the record's version (ret_version may be NULL). */
 int keystore_get_versioned(keystore *ks, const char *id, key_record **ret, keystore_version *ret_version);
+
+/* Replaces the key's verifier with new, only while it still equals old
+ * (the unbound verifier a login just proved): -ESTALE when it changed since
+ * (a rotation), -ENOENT when the key is gone. */
+int keystore_upgrade_verifier(keystore *ks, const char *id, const uint8_t old[AK_VERIFIER_LEN],
+                              const uint8_t new[AK_VERIFIER_LEN]);
+/* The same through the writer thread (see keystore_submit_update()). */
+int keystore_submit_upgrade_verifier(keystore *ks, const char *id, const uint8_t old[AK_VERIFIER_LEN],
+                                     const uint8_t new[AK_VERIFIER_LEN], keystore_done_fn done, void *userdata);
 
 /* Removes the key, its owner index entry and its usage figures. */
 int keystore_delete(keystore *ks, const char *id);

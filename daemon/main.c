@@ -211,7 +211,7 @@ int main(int argc, char **argv) {
         (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
         if (config_load(o.config_path, !o.config_explicit, &mgr.cfg, err, sizeof(err)) < 0) {
-                log_error("configuration: %s", err);
+                log_error("configuration: %s; not starting", err);
                 return EXIT_FAILURE;
         }
 
@@ -223,7 +223,8 @@ int main(int argc, char **argv) {
         signal(SIGPIPE, SIG_IGN);
 
         if ((r = keystore_open(o.state_dir, &mgr.ks)) < 0) {
-                log_error("cannot open the keystore in %s: %s", o.state_dir, strerror(-r));
+                log_error("cannot open the keystore in %s: %s; not starting", o.state_dir,
+                          strerror(-r));
                 goto out;
         }
         mgr.usage = usage_cache_new(mgr.ks);

@@ -123,6 +123,19 @@ static int check_list(call *c, const char *field, char **l, size_t max, const ch
         return 0;
 }
 
+/* A name or description shows in listings, logs and terminals: nothing in
+ * it may hide or reorder what it says. */
+static int check_label(call *c, const char *what, const char *field, const char *value) {
+        size_t pos;
+        uint32_t cp;
+        const char *reason = value ? validate_label(value, &pos, &cp) : NULL;
+        if (reason)
+                return fail(c, -EINVAL, "%s '%s': character %zu (%s%04X) %s; remove it", what,
+                            field, pos, strstr(reason, "UTF-8") ? "byte 0x" : "U+", (unsigned) cp,
+                            reason);
+        return 0;
+}
+
 /* The UID an owner option names; only administrators may name another
  * user. */
 static int resolve_owner(call *c, const dict_user *u, bool given, uint32_t *ret) {
@@ -150,6 +163,10 @@ static int apply_lifetime(call *c, bool given, uint64_t now, uint64_t *expires_a
         const config *cfg = &c->m->cfg;
         if (given && *expires_at != 0 && *expires_at <= now)
                 return fail(c, -EINVAL, "option 'expires_at' is in the past; give a future time or 0 for never");
+        if (given && *expires_at / USEC_PER_SEC > (uint64_t) MAX_TIME_SEC)
+                return fail(c, -EINVAL,
+                            "option 'expires_at' is after 9999-12-31T23:59:59Z; give an earlier time "
+                            "or 0 for never");
         if (c->who.admin)
                 return 0;
         if (!given)
@@ -347,7 +364,9 @@ static int method_create_key(call *c, DBusMessage **ret) {
                 return r;
         if (isempty(name))
                 return fail(c, -EINVAL, "option 'name' is required: a label of 1 to %d bytes", KEY_NAME_MAX);
-        if ((r = apply_lifetime(c, have_expires, now, &expires_at)) < 0)
+        if ((r = check_label(c, "option", "name", name)) < 0 ||
+            (r = check_label(c, "option", "description", description)) < 0 ||
+            (r = apply_lifetime(c, have_expires, now, &expires_at)) < 0)
                 return r;
         if ((r = check_list(c, "services", services, KEY_SERVICES_MAX, validate_service_name)) < 0 ||
             (r = check_list(c, "networks", networks, KEY_NETWORKS_MAX, validate_network)) < 0 ||
@@ -379,7 +398,8 @@ static int method_create_key(call *c, DBusMessage **ret) {
          * draw. */
         if ((r = ak_id_generate(rec->id)) < 0 || (r = ak_secret_generate(secret)) < 0)
                 return r;
-        r = ak_verifier_compute_with(keystore_verifier_key(c->m->ks), rec->id, secret, rec->verifier);
+        r = ak_verifier_compute_with(keystore_verifier_key(c->m->ks), rec->id, rec->owner_uid, secret,
+                                     rec->verifier);
         if (r == 0)
                 r = submit_change(c, CHANGE_CREATE, &rec, "created", secret, limit, owner_admin);
         erase_mem(secret, sizeof(secret));
@@ -525,6 +545,9 @@ static int method_update_key(call *c, DBusMessage **ret) {
                 return r;
         if (have_name && isempty(name))
                 return fail(c, -EINVAL, "change 'name' must not be empty: a label of 1 to %d bytes", KEY_NAME_MAX);
+        if ((r = check_label(c, "change", "name", name)) < 0 ||
+            (r = check_label(c, "change", "description", description)) < 0)
+                return r;
         if (have_expires && (r = apply_lifetime(c, true, now_usec(), &expires_at)) < 0)
                 return r;
         if ((r = check_list(c, "services", services, KEY_SERVICES_MAX, validate_service_name)) < 0 ||
@@ -623,7 +646,8 @@ static int method_rotate_secret(call *c, DBusMessage **ret) {
         rec->prev_verifier_until = grace ? now + grace : 0;
         if (!grace)
                 erase_mem(rec->prev_verifier, AK_VERIFIER_LEN);
-        r = ak_verifier_compute_with(keystore_verifier_key(c->m->ks), rec->id, secret, rec->verifier);
+        r = ak_verifier_compute_with(keystore_verifier_key(c->m->ks), rec->id, rec->owner_uid,
+                                     secret, rec->verifier);
         rec->rotated_at = now;
         if (r == 0)
                 r = commit_change(c, &rec, grace ? "secret rotated (with grace period)" : "secret rotated", secret);
@@ -684,23 +708,52 @@ static int method_get_summary(call *c, DBusMessage **ret) {
 }
 
 /* Verifies a secret against a record; for an unknown ID, against a dummy
- * verifier, so that an unknown ID and a wrong secret cost the same. */
+ * verifier, so that an unknown ID and a wrong secret cost the same.  A
+ * verifier is computed over the record's own ID and owner, so a record
+ * whose owner was changed outside the daemon matches no secret.  An
+ * unbound verifier of an earlier release that matches is replaced by the
+ * bound one; a rotation's previous verifier keeps its scheme. */
+static void on_verifier_bound(int r, void *userdata) {
+        char *id = userdata;
+        if (r == 0)
+                log_info("key %s: verifier bound to the key's ID and owner", id);
+        else if (r != -ESTALE && r != -ENOENT)
+                log_warning("key %s: cannot store its bound verifier: %s; will retry at its next login", id,
+                            strerror(-r));
+        free(id);
+}
+
 static bool secret_matches(call *c, const key_record *rec, const char *id, const char *secret, uint64_t now) {
-        static const uint8_t dummy[AK_VERIFIER_LEN] = { AK_VERIFIER_SCHEME_HMAC_SHA256 };
-        uint8_t v[AK_VERIFIER_LEN];
+        static const uint8_t dummy[AK_VERIFIER_LEN] = { AK_VERIFIER_SCHEME_CURRENT };
+        ak_verifier_key *key = keystore_verifier_key(c->m->ks);
+        uint8_t v[AK_VERIFIER_LEN], bound[AK_VERIFIER_LEN];
         bool ok = false;
 
-        if (ak_verifier_compute_with(keystore_verifier_key(c->m->ks), id, secret, v) < 0)
-                return false;
-        if (!rec)
-                (void) ak_verifier_equal(v, dummy);
-        else {
-                ok = ak_verifier_equal(v, rec->verifier);
+        if (!rec) {
+                if (ak_verifier_compute_with(key, id, 0, secret, v) == 0)
+                        (void) ak_verifier_equal(v, dummy);
+        } else {
+                if (ak_verifier_compute_scheme(key, rec->verifier[0], rec->id, rec->owner_uid,
+                                               secret, v) == 0)
+                        ok = ak_verifier_equal(v, rec->verifier);
+                if (ok && rec->verifier[0] != AK_VERIFIER_SCHEME_CURRENT &&
+                    ak_verifier_compute_with(key, rec->id, rec->owner_uid, secret, bound) == 0) {
+                        /* Written by the writer thread: the login does not
+                         * wait for it. */
+                        char *id_copy = strdup(rec->id);
+                        if (id_copy && keystore_submit_upgrade_verifier(c->m->ks, rec->id, rec->verifier, bound,
+                                                                        on_verifier_bound, id_copy) < 0)
+                                free(id_copy);
+                        erase_mem(bound, sizeof(bound));
+                }
                 /* During a rotation's grace period the previous secret works too. */
-                if (!ok && rec->prev_verifier_until && now <= rec->prev_verifier_until)
+                if (!ok && rec->prev_verifier_until && now <= rec->prev_verifier_until &&
+                    ak_verifier_compute_scheme(key, rec->prev_verifier[0], rec->id, rec->owner_uid,
+                                               secret, v) == 0)
                         ok = ak_verifier_equal(v, rec->prev_verifier);
         }
         erase_mem(v, sizeof(v));
+        erase_mem(bound, sizeof(bound));
         return ok;
 }
 

@@ -226,7 +226,7 @@ int key_record_decode(const uint8_t *data, size_t len, key_record **ret) {
         _cleanup_(key_record_freep) key_record *r = key_record_new();
         _cleanup_(freep) char *id = NULL;
         reader rd = { data, data + len };
-        bool have_verifier = false;
+        bool have_verifier = false, have_owner = false;
         uint8_t tag;
         const uint8_t *v;
         size_t n;
@@ -247,6 +247,7 @@ int key_record_decode(const uint8_t *data, size_t len, key_record **ret) {
                         break;
                 case TAG_OWNER_UID:
                         k = get_u32(v, n, &r->owner_uid);
+                        have_owner = true;
                         break;
                 case TAG_OWNER_NAME:
                         k = get_str(v, n, &r->owner_name);
@@ -320,7 +321,10 @@ int key_record_decode(const uint8_t *data, size_t len, key_record **ret) {
         }
         if (k < 0)
                 return k;
-        if (!id || !ak_id_is_valid(id) || !have_verifier)
+        /* Without its owner a record would read as root's (UID 0); the
+         * encoder always writes it.  UID 4294967295 is nobody's ((uid_t) -1). */
+        if (!id || !ak_id_is_valid(id) || !have_verifier || !have_owner ||
+            r->owner_uid == UINT32_MAX)
                 return -EBADMSG;
         memcpy(r->id, id, AK_ID_LEN + 1);
 
@@ -330,6 +334,28 @@ int key_record_decode(const uint8_t *data, size_t len, key_record **ret) {
                         return -ENOMEM;
         *ret = TAKE_PTR(r);
         return 0;
+}
+
+int key_record_peek_verifier_scheme(const uint8_t *data, size_t len, uint8_t *ret) {
+        reader rd = { data, data + len };
+        uint8_t tag;
+        const uint8_t *v;
+        size_t n;
+        bool found = false;
+        int k;
+
+        if (len < 1 || data[0] != RECORD_VERSION)
+                return -EBADMSG;
+        rd.p++;
+        /* The last one counts, as in key_record_decode(). */
+        while ((k = next(&rd, &tag, &v, &n)) > 0)
+                if (tag == TAG_VERIFIER) {
+                        if (n != AK_VERIFIER_LEN)
+                                return -EBADMSG;
+                        *ret = v[0];
+                        found = true;
+                }
+        return k == 0 && found ? 0 : -EBADMSG;
 }
 
 void key_usage_clear(key_usage *u) {

@@ -70,6 +70,10 @@ int key_record_encode(const key_record *r, uint8_t **ret, size_t *ret_len);
  * version. */
 int key_record_decode(const uint8_t *data, size_t len, key_record **ret);
 
+/* The scheme byte of a stored record's verifier, without decoding the rest
+ * (a count over every record at start); -EBADMSG when there is none. */
+int key_record_peek_verifier_scheme(const uint8_t *data, size_t len, uint8_t *ret);
+
 void key_usage_clear(key_usage *u);
 int key_usage_encode(const key_usage *u, uint8_t **ret, size_t *ret_len);
 int key_usage_decode(const uint8_t *data, size_t len, key_usage *ret);

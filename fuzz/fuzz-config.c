@@ -56,6 +56,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                        c.expiry_warning % USEC_PER_SEC == 0 &&
                        c.rate_limit_interval % USEC_PER_SEC == 0);
                 assert(!c.max_lifetime || c.default_lifetime <= c.max_lifetime);
+                /* Every expiry a lifetime makes lies before the year 10000. */
+                const uint64_t year1000 = UINT64_C(365000) * 24 * 3600 * USEC_PER_SEC;
+                assert(c.max_lifetime <= year1000 && c.default_lifetime <= year1000);
                 config_clear(&c);
         }
 

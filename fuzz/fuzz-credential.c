@@ -31,9 +31,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
                 static const uint8_t pepper[AK_PEPPER_LEN] = { 1, 2, 3 };
                 uint8_t v1[AK_VERIFIER_LEN], v2[AK_VERIFIER_LEN];
-                assert(ak_verifier_compute(pepper, id, secret, v1) == 0);
-                assert(ak_verifier_compute(pepper, id, secret, v2) == 0);
-                assert(v1[0] == AK_VERIFIER_SCHEME_HMAC_SHA256 && ak_verifier_equal(v1, v2));
+                assert(ak_verifier_compute(pepper, id, 1000, secret, v1) == 0);
+                assert(ak_verifier_compute(pepper, id, 1000, secret, v2) == 0);
+                assert(v1[0] == AK_VERIFIER_SCHEME_BOUND && ak_verifier_equal(v1, v2));
+                /* Bound to the owner, and apart from the unbound scheme. */
+                assert(ak_verifier_compute(pepper, id, 1001, secret, v2) == 0);
+                assert(!ak_verifier_equal(v1, v2));
+                ak_verifier_key *k;
+                assert(ak_verifier_key_new(pepper, &k) == 0);
+                assert(ak_verifier_compute_scheme(k, AK_VERIFIER_SCHEME_HMAC_SHA256, id, 1000,
+                                                  secret, v2) == 0);
+                assert(v2[0] == AK_VERIFIER_SCHEME_HMAC_SHA256 &&
+                       memcmp(v1 + 1, v2 + 1, AK_VERIFIER_LEN - 1));
+                assert(ak_verifier_compute_scheme(k, 0, id, 1000, secret, v2) == -EINVAL);
+                ak_verifier_key_free(k);
         }
 
         /* The same bytes as C strings, as the daemon sees an ID or a secret

@@ -78,6 +78,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         assert(net_entry_matches(NET_LOCAL, rhost) == (*rhost == 0));
         (void) net_entry_matches(entry, rhost);
         (void) net_entry_matches(rhost, entry);
+
+        /* A key's name or description (validate_label), over the whole
+         * input: what it accepts holds no control byte and no encoded
+         * bidirectional control, and a refusal points inside the text. */
+        memcpy(entry, data, size);
+        entry[size] = 0;
+        size_t pos = 0, len = strlen(entry), chars = 0;
+        uint32_t cp = 0;
+        const char *why = validate_label(entry, &pos, &cp);
+        for (size_t i = 0; i < len; i++)
+                chars += ((uint8_t) entry[i] & 0xc0) != 0x80;
+        if (!why) {
+                for (size_t i = 0; i < len; i++) {
+                        const uint8_t *b = (const uint8_t *) entry + i;
+                        assert(b[0] >= 0x20 && b[0] != 0x7f && b[0] != 0xc0 && b[0] != 0xc1 &&
+                               b[0] < 0xf5);
+                        assert(!(b[0] == 0xc2 && i + 1 < len && b[1] < 0xa0));
+                        assert(!(b[0] == 0xe2 && i + 2 < len && b[1] == 0x80 && b[2] >= 0xaa &&
+                                 b[2] <= 0xae));
+                        assert(!(b[0] == 0xe2 && i + 2 < len && b[1] == 0x81 && b[2] >= 0xa6 &&
+                                 b[2] <= 0xa9));
+                }
+        } else
+                assert(*why && pos >= 1 && pos <= len && (pos <= chars || cp < 0x100));
         free(entry);
         return 0;
 }

@@ -64,6 +64,12 @@ static void fuzz_record(const uint8_t *data, size_t size) {
         }
         assert(r && ak_id_is_valid(r->id));
         assert(r->state == KEY_STATE_ACTIVE || r->state == KEY_STATE_INACTIVE);
+        assert(r->owner_uid != UINT32_MAX);
+        /* The count of unbound verifiers at start reads the scheme the
+         * decoder keeps. */
+        uint8_t scheme;
+        assert(key_record_peek_verifier_scheme(data, size, &scheme) == 0 &&
+               scheme == r->verifier[0]);
 
         if (key_record_encode(r, &enc, &len) < 0)
                 return;

@@ -3,6 +3,7 @@
  * validators and the error table. */
 #include <check.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,9 +11,10 @@
 
 #include "credential.h"
 #include "errors.h"
+#include "harness.h"
 #include "hashmap.h"
 #include "netaddr.h"
-#include "harness.h"
+#include "timeutil.h"
 #include "util.h"
 #include "validate.h"
 
@@ -121,23 +123,45 @@ END_TEST
 START_TEST(test_verifier) {
         uint8_t pepper[AK_PEPPER_LEN], pepper2[AK_PEPPER_LEN];
         uint8_t v1[AK_VERIFIER_LEN], v2[AK_VERIFIER_LEN], v3[AK_VERIFIER_LEN];
-        char id[AK_ID_LEN + 1], s[AK_SECRET_LEN + 1], s2[AK_SECRET_LEN + 1];
+        char id[AK_ID_LEN + 1], id2[AK_ID_LEN + 1], s[AK_SECRET_LEN + 1], s2[AK_SECRET_LEN + 1];
         memset(pepper, 7, sizeof(pepper));
         memset(pepper2, 8, sizeof(pepper2));
         ck_assert_int_eq(ak_id_generate(id), 0);
+        ck_assert_int_eq(ak_id_generate(id2), 0);
         ck_assert_int_eq(ak_secret_generate(s), 0);
         ck_assert_int_eq(ak_secret_generate(s2), 0);
 
-        ck_assert_int_eq(ak_verifier_compute(pepper, id, s, v1), 0);
-        ck_assert_int_eq(v1[0], AK_VERIFIER_SCHEME_HMAC_SHA256);
-        ck_assert_int_eq(ak_verifier_compute(pepper, id, s, v2), 0);
+        ck_assert_int_eq(ak_verifier_compute(pepper, id, 1000, s, v1), 0);
+        ck_assert_int_eq(v1[0], AK_VERIFIER_SCHEME_BOUND);
+        ck_assert_int_eq(ak_verifier_compute(pepper, id, 1000, s, v2), 0);
         ck_assert(ak_verifier_equal(v1, v2));
-        ck_assert_int_eq(ak_verifier_compute(pepper, id, s2, v3), 0);
+        ck_assert_int_eq(ak_verifier_compute(pepper, id, 1000, s2, v3), 0);
         ck_assert(!ak_verifier_equal(v1, v3));
         /* Another pepper verifies nothing: a copied database is useless. */
-        ck_assert_int_eq(ak_verifier_compute(pepper2, id, s, v3), 0);
+        ck_assert_int_eq(ak_verifier_compute(pepper2, id, 1000, s, v3), 0);
         ck_assert(!ak_verifier_equal(v1, v3));
-        ck_assert_int_eq(ak_verifier_compute(pepper, "AKshort", s, v3), -EINVAL);
+        /* Bound: the same secret under another owner or another ID (a record
+         * edited or copied outside the daemon) verifies nothing. */
+        ck_assert_int_eq(ak_verifier_compute(pepper, id, 0, s, v3), 0);
+        ck_assert(!ak_verifier_equal(v1, v3));
+        ck_assert_int_eq(ak_verifier_compute(pepper, id2, 1000, s, v3), 0);
+        ck_assert(!ak_verifier_equal(v1, v3));
+        ck_assert_int_eq(ak_verifier_compute(pepper, "AKshort", 1000, s, v3), -EINVAL);
+
+        /* The unbound scheme of earlier releases ignores the owner, and an
+         * unknown scheme is refused rather than guessed at. */
+        ak_verifier_key *k;
+        ck_assert_int_eq(ak_verifier_key_new(pepper, &k), 0);
+        ck_assert_int_eq(
+                ak_verifier_compute_scheme(k, AK_VERIFIER_SCHEME_HMAC_SHA256, id, 1000, s, v2), 0);
+        ck_assert_int_eq(v2[0], AK_VERIFIER_SCHEME_HMAC_SHA256);
+        ck_assert_int_eq(
+                ak_verifier_compute_scheme(k, AK_VERIFIER_SCHEME_HMAC_SHA256, id, 0, s, v3), 0);
+        ck_assert(ak_verifier_equal(v2, v3));
+        ck_assert(!ak_verifier_equal(v1, v2));
+        ck_assert_int_eq(ak_verifier_compute_scheme(k, 0, id, 1000, s, v3), -EINVAL);
+        ck_assert_int_eq(ak_verifier_compute_scheme(k, 3, id, 1000, s, v3), -EINVAL);
+        ak_verifier_key_free(k);
 }
 END_TEST
 
@@ -145,16 +169,33 @@ START_TEST(test_verifier_known_answer) {
         /* Expected values computed independently (Python's zlib.crc32 and
          * hmac over the same bytes): the format is a contract with every
          * stored verifier, and must never drift. */
-        uint8_t pepper[AK_PEPPER_LEN] = {}, v[AK_VERIFIER_LEN];
+        uint8_t pepper[AK_PEPPER_LEN] = {}, v[AK_VERIFIER_LEN], check[AK_PEPPER_CHECK_LEN];
         const char *id = "AKAAAAAAAAAAAAAAAAAA";
         const char *secret = "aks_00000000000000000000000000000000000000003SOTWi";
         char hex[65];
+        ak_verifier_key *k;
 
         ck_assert_int_eq(ak_secret_check(secret), 0);
-        ck_assert_int_eq(ak_verifier_compute(pepper, id, secret, v), 0);
+        /* Bound: hmac(pepper, b"accesskey verifier\0" + b"\x02" + id +
+         * (1000).to_bytes(4, "big") + secret). */
+        ck_assert_int_eq(ak_verifier_compute(pepper, id, 1000, secret, v), 0);
+        ck_assert_int_eq(v[0], 0x02);
+        for (int i = 0; i < 32; i++)
+                sprintf(hex + 2 * i, "%02x", v[1 + i]);
+        ck_assert_str_eq(hex, "dd6e70329b807cb30b728aa924af18be9cc31fab4bdee8645dea5041f93406aa");
+        /* Unbound, of earlier releases: hmac(pepper, id + b":" + secret). */
+        ck_assert_int_eq(ak_verifier_key_new(pepper, &k), 0);
+        ck_assert_int_eq(ak_verifier_compute_scheme(k, 0x01, id, 1000, secret, v), 0);
+        ck_assert_int_eq(v[0], 0x01);
         for (int i = 0; i < 32; i++)
                 sprintf(hex + 2 * i, "%02x", v[1 + i]);
         ck_assert_str_eq(hex, "fb1099f5ea7357868a8845cc92845bbc6a175ebdc53cb873f747abc6cbe6a80d");
+        /* The pepper's check value: hmac(pepper, b"accesskey pepper check\0"). */
+        ck_assert_int_eq(ak_pepper_check_compute(k, check), 0);
+        for (int i = 0; i < 32; i++)
+                sprintf(hex + 2 * i, "%02x", check[i]);
+        ck_assert_str_eq(hex, "c94254637307bd37c8f80ff2eb1305d5502ff6ec293ae46797300bd43722d6d2");
+        ak_verifier_key_free(k);
 }
 END_TEST
 
@@ -220,6 +261,80 @@ START_TEST(test_validators) {
 }
 END_TEST
 
+START_TEST(test_label) {
+        size_t pos = 0;
+        uint32_t cp = 0;
+
+        ck_assert_ptr_null(validate_label("ci-deploy", &pos, &cp));
+        ck_assert_ptr_null(validate_label("Zugang für Müller — ☃ 🔑", &pos, &cp));
+        /* The position counts characters, not bytes: "é" is one. */
+        ck_assert_ptr_nonnull(validate_label("é\u202Egnp.exe", &pos, &cp));
+        ck_assert_uint_eq(pos, 2);
+        ck_assert_uint_eq(cp, 0x202E);
+        static const uint32_t bidi[] = { 0x202A, 0x202B, 0x202C, 0x202D, 0x202E,
+                                         0x2066, 0x2067, 0x2068, 0x2069 };
+        for (size_t i = 0; i < ELEMENTSOF(bidi); i++) {
+                char s[16];
+                snprintf(s, sizeof(s), "ab%c%c%c", 0xe0 | (bidi[i] >> 12),
+                         0x80 | ((bidi[i] >> 6) & 0x3f), 0x80 | (bidi[i] & 0x3f));
+                ck_assert_ptr_nonnull(validate_label(s, &pos, &cp));
+                ck_assert_uint_eq(pos, 3);
+                ck_assert_uint_eq(cp, bidi[i]);
+        }
+        /* Neighbours of the ranges are ordinary characters. */
+        ck_assert_ptr_null(validate_label("\u2029\u202F\u2065\u206A", &pos, &cp));
+        /* Control characters: C0, DEL, C1. */
+        ck_assert_ptr_nonnull(validate_label("a\nb", &pos, &cp));
+        ck_assert_uint_eq(pos, 2);
+        ck_assert_uint_eq(cp, '\n');
+        ck_assert_ptr_nonnull(validate_label("\x1b[31mred", &pos, &cp));
+        ck_assert_uint_eq(pos, 1);
+        ck_assert_ptr_nonnull(validate_label("x\x7f", &pos, &cp));
+        ck_assert_uint_eq(cp, 0x7f);
+        ck_assert_ptr_nonnull(validate_label("x\xc2\x85", &pos, &cp));
+        ck_assert_uint_eq(cp, 0x85);
+        /* Not UTF-8: a lone continuation byte, a cut sequence, an overlong
+         * form, a surrogate. */
+        ck_assert_ptr_nonnull(validate_label("ab\x80", &pos, &cp));
+        ck_assert_uint_eq(pos, 3);
+        ck_assert_ptr_nonnull(validate_label("ab\xe2\x80", &pos, &cp));
+        ck_assert_ptr_nonnull(validate_label("\xc0\xaf", &pos, &cp));
+        ck_assert_ptr_nonnull(validate_label("\xed\xa0\x80", &pos, &cp));
+}
+END_TEST
+
+START_TEST(test_time_limits) {
+        const uint64_t now = UINT64_C(1767225600) * USEC_PER_SEC; /* 2026-01-01 */
+        uint64_t t;
+
+        /* The last second of 9999 is the latest expiry; nothing later. */
+        ck_assert_int_eq(parse_expiry("9999-12-31T23:59:59Z", now, &t), 0);
+        ck_assert_uint_eq(t / USEC_PER_SEC, (uint64_t) MAX_TIME_SEC);
+        ck_assert_int_eq(parse_expiry("9999-12-31", now, &t), 0);
+        /* A date of the year 10000 or later is out of range, not "not a
+         * date", so the CLI says why; a broken one is still not a date. */
+        ck_assert_int_eq(parse_expiry("10000-01-01", now, &t), -ERANGE);
+        ck_assert_int_eq(parse_date("10000-01-01", &t), -ERANGE);
+        ck_assert_int_eq(parse_date("123456-06-30T12:00:00Z", &t), -ERANGE);
+        ck_assert_int_eq(parse_date("10000-13-01", &t), -EINVAL);
+        ck_assert_int_eq(parse_date("10000-01-01T", &t), -EINVAL);
+        ck_assert_int_eq(parse_date("1969-12-31", &t), -ERANGE);
+        ck_assert_int_eq(parse_date("1970-01-01", &t), 0);
+        /* A span from now that ends after 9999. */
+        char span[32];
+        snprintf(span, sizeof(span), "%" PRIu64 "s", (uint64_t) MAX_TIME_SEC - now / USEC_PER_SEC);
+        ck_assert_int_eq(parse_expiry(span, now, &t), 0);
+        ck_assert_uint_eq(t / USEC_PER_SEC, (uint64_t) MAX_TIME_SEC);
+        snprintf(span, sizeof(span), "%" PRIu64 "s",
+                 (uint64_t) MAX_TIME_SEC - now / USEC_PER_SEC + 1);
+        ck_assert_int_eq(parse_expiry(span, now, &t), -ERANGE);
+        ck_assert_int_eq(parse_expiry("420000w", now, &t), -ERANGE);
+        ck_assert_int_eq(parse_expiry("3000000d", now, &t), -ERANGE);
+        ck_assert_int_eq(parse_expiry("99999999999999999999999h", now, &t), -ERANGE);
+        ck_assert_int_eq(parse_timespan("18446744073709551617s", &t), -ERANGE);
+}
+END_TEST
+
 START_TEST(test_hashmap) {
         hashmap *h = hashmap_new();
         char key[32];
@@ -260,6 +375,8 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_error_table);
         tcase_add_test(tc, test_networks);
         tcase_add_test(tc, test_validators);
+        tcase_add_test(tc, test_label);
+        tcase_add_test(tc, test_time_limits);
         tcase_add_test(tc, test_hashmap);
         suite_add_tcase(s, tc);
         return s;

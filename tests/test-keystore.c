@@ -9,12 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
+#include "harness.h"
 #include "keystore.h"
 #include "policy.h"
 #include "record.h"
-#include "harness.h"
+#include "store-edit.h"
 #include "util.h"
 
 static char dir[64];
@@ -39,7 +41,7 @@ static key_record *make_record(uint32_t owner, const char *name) {
         ck_assert_ptr_nonnull(r);
         ck_assert_int_eq(ak_id_generate(r->id), 0);
         ck_assert_int_eq(ak_secret_generate(secret), 0);
-        ck_assert_int_eq(ak_verifier_compute(pepper, r->id, secret, r->verifier), 0);
+        ck_assert_int_eq(ak_verifier_compute(pepper, r->id, owner, secret, r->verifier), 0);
         r->owner_uid = owner;
         r->owner_name = strdup("owner");
         r->name = strdup(name);
@@ -151,10 +153,12 @@ START_TEST(test_pepper_stable_and_checked) {
         ck_assert_int_eq(ak_secret_generate(secret), 0);
         /* The same pepper after a restart: the same verifier. */
         ck_assert_int_eq(keystore_open(dir, &ks), 0);
-        ck_assert_int_eq(ak_verifier_compute_with(keystore_verifier_key(ks), id, secret, first), 0);
+        ck_assert_int_eq(
+                ak_verifier_compute_with(keystore_verifier_key(ks), id, 1000, secret, first), 0);
         keystore_close(ks);
         ck_assert_int_eq(keystore_open(dir, &ks), 0);
-        ck_assert_int_eq(ak_verifier_compute_with(keystore_verifier_key(ks), id, secret, again), 0);
+        ck_assert_int_eq(
+                ak_verifier_compute_with(keystore_verifier_key(ks), id, 1000, secret, again), 0);
         ck_assert_mem_eq(first, again, AK_VERIFIER_LEN);
         keystore_close(ks);
         /* And it is the file's: the one-shot form over its bytes agrees. */
@@ -163,7 +167,7 @@ START_TEST(test_pepper_stable_and_checked) {
         ck_assert_ptr_nonnull(f);
         ck_assert_uint_eq(fread(pepper, 1, sizeof(pepper), f), sizeof(pepper));
         fclose(f);
-        ck_assert_int_eq(ak_verifier_compute(pepper, id, secret, again), 0);
+        ck_assert_int_eq(ak_verifier_compute(pepper, id, 1000, secret, again), 0);
         ck_assert_mem_eq(first, again, AK_VERIFIER_LEN);
 
         /* A pepper readable by others is refused, not used. */
@@ -260,6 +264,266 @@ START_TEST(test_map_grows) {
                 key_record_free(g);
         }
         keystore_close(ks);
+}
+END_TEST
+
+/* A record is refused, not read with a guessed owner, when its owner
+ * field is missing (it would read as root's) or is (uid_t) -1. */
+START_TEST(test_record_needs_owner) {
+        _cleanup_(key_record_freep) key_record *r = make_record(1000, "x"), *d = NULL;
+        uint8_t *buf;
+        size_t len;
+
+        r->owner_uid = UINT32_MAX;
+        ck_assert_int_eq(key_record_encode(r, &buf, &len), 0);
+        ck_assert_int_eq(key_record_decode(buf, len, &d), -EBADMSG);
+        /* The owner field (tag 2) follows the ID (tag 1, 20 bytes): cut
+         * it out. */
+        ck_assert_int_eq(buf[1], 1);
+        size_t at = 1 + 5 + AK_ID_LEN;
+        ck_assert_int_eq(buf[at], 2);
+        memmove(buf + at, buf + at + 9, len - at - 9);
+        ck_assert_int_eq(key_record_decode(buf, len - 9, &d), -EBADMSG);
+        uint8_t scheme = 0;
+        ck_assert_int_eq(key_record_peek_verifier_scheme(buf, len - 9, &scheme), 0);
+        ck_assert_int_eq(scheme, AK_VERIFIER_SCHEME_BOUND);
+        free(buf);
+}
+END_TEST
+
+static char *path_in(const char *name) {
+        static char p[192];
+        snprintf(p, sizeof(p), "%s/%s", dir, name);
+        return p;
+}
+
+static void store_with_key(key_record **ret) {
+        keystore *ks;
+        key_record *r = make_record(1000, "k");
+        ck_assert_int_eq(keystore_open(dir, &ks), 0);
+        ck_assert_int_eq(keystore_insert(ks, r, 0), 0);
+        keystore_close(ks);
+        if (ret)
+                *ret = r;
+        else
+                key_record_free(r);
+}
+
+/* A pepper that is gone or was replaced while keys are stored is a
+ * refusal to open, never a new pepper and a store of wrong secrets. */
+START_TEST(test_pepper_missing_or_changed) {
+        keystore *ks;
+        char saved[192];
+        struct stat st;
+
+        store_with_key(NULL);
+        snprintf(saved, sizeof(saved), "%s.saved", dir);
+        ck_assert_int_eq(rename(path_in("pepper"), saved), 0);
+        ck_assert_int_eq(keystore_open(dir, &ks), -ENOKEY);
+        ck_assert_int_eq(stat(path_in("pepper"), &st), -1); /* not re-created */
+        ck_assert_int_eq(rename(saved, path_in("pepper")), 0);
+        ck_assert_int_eq(keystore_open(dir, &ks), 0);
+        keystore_close(ks);
+
+        /* Another pepper in its place. */
+        uint8_t other[AK_PEPPER_LEN];
+        memset(other, 0x42, sizeof(other));
+        ck_assert_int_eq(rename(path_in("pepper"), saved), 0);
+        int fd = open(path_in("pepper"), O_WRONLY | O_CREAT | O_EXCL, 0400);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(write(fd, other, sizeof(other)), sizeof(other));
+        close(fd);
+        ck_assert_int_eq(keystore_open(dir, &ks), -EKEYREJECTED);
+        ck_assert_int_eq(rename(saved, path_in("pepper")), 0);
+        ck_assert_int_eq(keystore_open(dir, &ks), 0);
+        keystore_close(ks);
+}
+END_TEST
+
+/* A store without keys needs no old pepper: a new one is made. */
+START_TEST(test_pepper_made_for_empty_store) {
+        keystore *ks;
+        key_record *r;
+        store_with_key(&r);
+        ck_assert_int_eq(keystore_open(dir, &ks), 0);
+        ck_assert_int_eq(keystore_delete(ks, r->id), 0);
+        keystore_close(ks);
+        key_record_free(r);
+        ck_assert_int_eq(unlink(path_in("pepper")), 0);
+        ck_assert_int_eq(keystore_open(dir, &ks), 0);
+        keystore_close(ks);
+        struct stat st;
+        ck_assert_int_eq(stat(path_in("pepper"), &st), 0);
+        ck_assert_int_eq(st.st_size, AK_PEPPER_LEN);
+}
+END_TEST
+
+/* A store of an earlier release has keys and a pepper but no check value:
+ * it gets one, and from then on a replaced pepper is caught. */
+START_TEST(test_pepper_check_added_to_old_store) {
+        keystore *ks;
+        void *v;
+        size_t len;
+
+        store_with_key(NULL);
+        ck_assert_int_eq(store_edit_del(dir, "meta", "pepper_check", 12), 0);
+        ck_assert_int_eq(store_edit_get(dir, "meta", "pepper_check", 12, &v, &len), -ENOENT);
+        ck_assert_int_eq(keystore_open(dir, &ks), 0);
+        keystore_close(ks);
+        ck_assert_int_eq(store_edit_get(dir, "meta", "pepper_check", 12, &v, &len), 0);
+        ck_assert_uint_eq(len, AK_PEPPER_CHECK_LEN);
+        free(v);
+        ck_assert_int_eq(chmod(path_in("pepper"), 0600), 0);
+        int fd = open(path_in("pepper"), O_WRONLY);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(write(fd, "x", 1), 1);
+        close(fd);
+        ck_assert_int_eq(keystore_open(dir, &ks), -EKEYREJECTED);
+}
+END_TEST
+
+/* What another user could write is refused, each file and the directory;
+ * so is a link, and a FIFO in place of the pepper (which would hang the
+ * daemon in open()). */
+START_TEST(test_store_permissions) {
+        keystore *ks;
+        char parent[128];
+        static const char *const files[] = { "data.mdb", "lock.mdb", "pepper" };
+
+        store_with_key(NULL);
+        for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+                struct stat st;
+                ck_assert_int_eq(stat(path_in(files[i]), &st), 0);
+                ck_assert_int_eq(chmod(path_in(files[i]), 0666), 0);
+                ck_assert_msg(keystore_open(dir, &ks) == -EPERM, "%s mode 0666 accepted", files[i]);
+                ck_assert_int_eq(chmod(path_in(files[i]), 0620), 0);
+                ck_assert_msg(keystore_open(dir, &ks) == -EPERM, "%s mode 0620 accepted", files[i]);
+                ck_assert_int_eq(chmod(path_in(files[i]), st.st_mode & 07777), 0);
+                if (geteuid() == 0) {
+                        ck_assert_int_eq(chown(path_in(files[i]), HARNESS_UID_OTHER, 0), 0);
+                        ck_assert_msg(keystore_open(dir, &ks) == -EPERM,
+                                      "%s owned by another user accepted", files[i]);
+                        ck_assert_int_eq(chown(path_in(files[i]), 0, 0), 0);
+                }
+                ck_assert_int_eq(keystore_open(dir, &ks), 0);
+                keystore_close(ks);
+        }
+
+        /* The state directory. */
+        ck_assert_int_eq(chmod(dir, 0777), 0);
+        ck_assert_int_eq(keystore_open(dir, &ks), -EPERM);
+        ck_assert_int_eq(chmod(dir, 0755), 0); /* readable is fine */
+        ck_assert_int_eq(keystore_open(dir, &ks), 0);
+        keystore_close(ks);
+        if (geteuid() == 0) {
+                ck_assert_int_eq(chown(dir, HARNESS_UID_OTHER, HARNESS_UID_OTHER), 0);
+                ck_assert_int_eq(keystore_open(dir, &ks), -EPERM);
+                ck_assert_int_eq(chown(dir, 0, 0), 0);
+        }
+
+        /* The directory above it: writable by others only with the sticky
+         * bit (as /tmp), which keeps them from renaming what is not theirs. */
+        snprintf(parent, sizeof(parent), "%.*s", (int) (strlen(dir) - strlen("/state")), dir);
+        ck_assert_int_eq(chmod(parent, 0777), 0);
+        ck_assert_int_eq(keystore_open(dir, &ks), -EPERM);
+        ck_assert_int_eq(chmod(parent, 01777), 0);
+        ck_assert_int_eq(keystore_open(dir, &ks), 0);
+        keystore_close(ks);
+        ck_assert_int_eq(chmod(parent, 0700), 0);
+
+        /* A link to the state directory is followed, but the directories
+         * on the way to the link count too: in one that others may write,
+         * they could point the link elsewhere. */
+        char link[192], open_dir[192];
+        snprintf(link, sizeof(link), "%s/link", parent);
+        ck_assert_int_eq(symlink(dir, link), 0);
+        ck_assert_int_eq(keystore_open(link, &ks), 0);
+        keystore_close(ks);
+        snprintf(open_dir, sizeof(open_dir), "%s/open", parent);
+        ck_assert_int_eq(mkdir(open_dir, 0777), 0);
+        ck_assert_int_eq(chmod(open_dir, 0777), 0);
+        snprintf(link, sizeof(link), "%s/open/link", parent);
+        ck_assert_int_eq(symlink(dir, link), 0);
+        ck_assert_int_eq(keystore_open(link, &ks), -EPERM);
+
+        /* data.mdb as a link to a file of the same content. */
+        char elsewhere[192];
+        snprintf(elsewhere, sizeof(elsewhere), "%s/elsewhere.mdb", parent);
+        ck_assert_int_eq(rename(path_in("data.mdb"), elsewhere), 0);
+        ck_assert_int_eq(symlink(elsewhere, path_in("data.mdb")), 0);
+        ck_assert_int_eq(keystore_open(dir, &ks), -EPERM);
+        ck_assert_int_eq(unlink(path_in("data.mdb")), 0);
+        ck_assert_int_eq(rename(elsewhere, path_in("data.mdb")), 0);
+
+        /* A FIFO as the pepper: refused at once. */
+        char saved[192];
+        snprintf(saved, sizeof(saved), "%s/pepper.saved", parent);
+        ck_assert_int_eq(rename(path_in("pepper"), saved), 0);
+        ck_assert_int_eq(mkfifo(path_in("pepper"), 0600), 0);
+        alarm(10);
+        ck_assert_int_eq(keystore_open(dir, &ks), -EPERM);
+        alarm(0);
+        ck_assert_int_eq(unlink(path_in("pepper")), 0);
+        ck_assert_int_eq(rename(saved, path_in("pepper")), 0);
+        ck_assert_int_eq(keystore_open(dir, &ks), 0);
+        keystore_close(ks);
+}
+END_TEST
+
+/* The upgrade of an unbound verifier replaces only what the login proved:
+ * a verifier changed since (a rotation) stays. */
+START_TEST(test_upgrade_verifier) {
+        keystore *ks;
+        _cleanup_(key_record_freep) key_record *r = make_record(1000, "up"), *g = NULL;
+        uint8_t old[AK_VERIFIER_LEN], new[AK_VERIFIER_LEN], other[AK_VERIFIER_LEN];
+
+        r->verifier[0] = AK_VERIFIER_SCHEME_HMAC_SHA256;
+        memcpy(old, r->verifier, sizeof(old));
+        memset(new, 0x11, sizeof(new));
+        new[0] = AK_VERIFIER_SCHEME_BOUND;
+        memset(other, 0x22, sizeof(other));
+        other[0] = AK_VERIFIER_SCHEME_HMAC_SHA256;
+
+        ck_assert_int_eq(keystore_open(dir, &ks), 0);
+        ck_assert_int_eq(keystore_insert(ks, r, 0), 0);
+        ck_assert_int_eq(keystore_upgrade_verifier(ks, r->id, other, new), -ESTALE);
+        ck_assert_int_eq(keystore_get(ks, r->id, &g), 0);
+        ck_assert_mem_eq(g->verifier, old, AK_VERIFIER_LEN);
+        key_record_free(TAKE_PTR(g));
+
+        ck_assert_int_eq(keystore_upgrade_verifier(ks, r->id, old, new), 0);
+        ck_assert_int_eq(keystore_get(ks, r->id, &g), 0);
+        ck_assert_mem_eq(g->verifier, new, AK_VERIFIER_LEN);
+        ck_assert_str_eq(g->name, "up"); /* the rest of the record is kept */
+        ck_assert_uint_eq(g->owner_uid, 1000);
+        ck_assert_int_eq(keystore_upgrade_verifier(ks, r->id, old, new), -ESTALE);
+
+        char unknown[AK_ID_LEN + 1];
+        ck_assert_int_eq(ak_id_generate(unknown), 0);
+        ck_assert_int_eq(keystore_upgrade_verifier(ks, unknown, old, new), -ENOENT);
+        keystore_close(ks);
+}
+END_TEST
+
+/* A record copied under another key's ID is not that key. */
+START_TEST(test_record_under_other_id) {
+        keystore *ks;
+        key_record *a, *g = NULL;
+        char other[AK_ID_LEN + 1];
+        void *v;
+        size_t len;
+
+        store_with_key(&a);
+        ck_assert_int_eq(ak_id_generate(other), 0);
+        ck_assert_int_eq(store_edit_get(dir, "keys", a->id, AK_ID_LEN, &v, &len), 0);
+        ck_assert_int_eq(store_edit_put(dir, "keys", other, AK_ID_LEN, v, len), 0);
+        free(v);
+        ck_assert_int_eq(keystore_open(dir, &ks), 0);
+        ck_assert_int_eq(keystore_get(ks, other, &g), -EBADMSG);
+        ck_assert_int_eq(keystore_get(ks, a->id, &g), 0);
+        key_record_free(g);
+        keystore_close(ks);
+        key_record_free(a);
 }
 END_TEST
 
@@ -549,6 +813,7 @@ static Suite *suite(void) {
         TCase *tc = tcase_create("record");
         tcase_add_test(tc, test_record_roundtrip);
         tcase_add_test(tc, test_record_skips_unknown_fields);
+        tcase_add_test(tc, test_record_needs_owner);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("store");
@@ -558,6 +823,12 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_owner_index_and_delete);
         tcase_add_test(tc, test_quota);
         tcase_add_test(tc, test_map_grows);
+        tcase_add_test(tc, test_pepper_missing_or_changed);
+        tcase_add_test(tc, test_pepper_made_for_empty_store);
+        tcase_add_test(tc, test_pepper_check_added_to_old_store);
+        tcase_add_test(tc, test_store_permissions);
+        tcase_add_test(tc, test_upgrade_verifier);
+        tcase_add_test(tc, test_record_under_other_id);
         tcase_add_test(tc, test_writer_group_commit);
         tcase_add_test(tc, test_writer_refuses_stale_change);
         tcase_add_test(tc, test_churn_keeps_size);
