@@ -676,13 +676,23 @@ static int authenticate(call *c, const char *id, const char *secret, auth_reques
         }
         snprintf(keysource, sizeof(keysource), "%s/%s", id, source);
         const config *cfg = &c->m->cfg;
-        uint64_t wait = 0;
-        if (ratelimit_blocked(c->m->failures, source, now, cfg->rate_limit_burst, cfg->rate_limit_interval, &wait) ||
-            ratelimit_blocked(c->m->failures, keysource, now, cfg->rate_limit_burst, cfg->rate_limit_interval,
-                              &wait)) {
-                audit_auth(c, LOG_NOTICE, id, user, service, rhost, "ratelimited", NULL);
-                r = fail(c, -EBUSY, "too many failed attempts from %s; try again in %" PRIu64 " s", shown,
-                         (wait + USEC_PER_SEC - 1) / USEC_PER_SEC);
+        /* Intervals on the monotonic clock: a step of the wall clock
+         * neither locks anyone out nor frees a guesser. */
+        uint64_t mono = mono_usec(), wait = 0;
+        bool shared = false;
+        if (ratelimit_blocked(c->m->failures, source, mono, cfg->rate_limit_burst, cfg->rate_limit_interval, &wait,
+                              &shared) ||
+            ratelimit_blocked(c->m->failures, keysource, mono, cfg->rate_limit_burst, cfg->rate_limit_interval,
+                              &wait, &shared)) {
+                audit_auth(c, LOG_NOTICE, id, user, service, rhost, "ratelimited",
+                           shared ? "table of sources full" : NULL);
+                if (shared)
+                        r = fail(c, -EBUSY,
+                                 "too many failed attempts from many sources at once; try again in %" PRIu64 " s",
+                                 (wait + USEC_PER_SEC - 1) / USEC_PER_SEC);
+                else
+                        r = fail(c, -EBUSY, "too many failed attempts from %s; try again in %" PRIu64 " s", shown,
+                                 (wait + USEC_PER_SEC - 1) / USEC_PER_SEC);
                 goto done;
         }
 
@@ -692,8 +702,8 @@ static int authenticate(call *c, const char *id, const char *secret, auth_reques
         /* An unknown ID and a wrong secret must look the same — same error,
          * same message, same work — so guessing learns nothing. */
         if (!secret_matches(c, rec, id, secret, now)) {
-                ratelimit_fail(c->m->failures, source, now, cfg->rate_limit_interval);
-                ratelimit_fail(c->m->failures, keysource, now, cfg->rate_limit_interval);
+                ratelimit_fail(c->m->failures, source, mono, cfg->rate_limit_interval);
+                ratelimit_fail(c->m->failures, keysource, mono, cfg->rate_limit_interval);
                 if (rec)
                         (void) usage_note_failure(c->m->usage, rec->id);
                 audit_auth(c, LOG_NOTICE, id, user, service, rhost, "failure", rec ? "wrong secret" : "unknown key");

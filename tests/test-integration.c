@@ -7,6 +7,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <glob.h>
 #include <grp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -560,6 +561,79 @@ START_TEST(test_guessing_is_rate_limited) {
 }
 END_TEST
 
+/* libfaketime (Debian's libfaketime, from the faketime package that
+ * tools/install-deps installs), wherever the architecture put it. */
+static bool find_libfaketime(char *buf, size_t n) {
+        glob_t g;
+        bool found = glob("/usr/lib/*/faketime/libfaketime.so.1", 0, NULL, &g) == 0 && g.gl_pathc > 0;
+        if (found)
+                snprintf(buf, n, "%s", g.gl_pathv[0]);
+        globfree(&g);
+        return found;
+}
+
+static void write_text(const char *path, const char *text) {
+        FILE *f = fopen(path, "we");
+        ck_assert_ptr_nonnull(f);
+        fputs(text, f);
+        ck_assert_int_eq(fclose(f), 0);
+}
+
+START_TEST(test_wall_clock_step_does_not_lock_out) {
+        /* The daemon's wall clock is set back an hour after a failure, as
+         * an administrator or NTP might, without touching this machine's:
+         * the daemon runs under libfaketime, which reads the offset from a
+         * file at every call, and leaves CLOCK_MONOTONIC alone as a real
+         * step would.  (A time namespace cannot do it: it offsets only the
+         * monotonic and boot-time clocks.) */
+        char lib[PATH_MAX], offset[PATH_MAX + 16];
+        ck_assert_msg(find_libfaketime(lib, sizeof(lib)),
+                      "libfaketime is missing: install the faketime package (tools/install-deps)");
+        harness local;
+        memset(&local, 0, sizeof(local));
+        harness_prepare(&local);
+        write_text(local.config_path, "RateLimitBurst = 1\nRateLimitInterval = 1s\n");
+        snprintf(offset, sizeof(offset), "%s/faketime", local.dir);
+        write_text(offset, "+0\n");
+        harness_start_bus(&local);
+        setenv("LD_PRELOAD", lib, 1);
+        setenv("FAKETIME_TIMESTAMP_FILE", offset, 1);
+        setenv("FAKETIME_NO_CACHE", "1", 1);
+        setenv("FAKETIME_DONT_FAKE_MONOTONIC", "1", 1);
+        harness_start_daemon(&local, NULL);
+        unsetenv("LD_PRELOAD");
+        unsetenv("FAKETIME_TIMESTAMP_FILE");
+        unsetenv("FAKETIME_NO_CACHE");
+        unsetenv("FAKETIME_DONT_FAKE_MONOTONIC");
+
+        ak_client *c = NULL;
+        char *id, *secret, wrong[AK_SECRET_LEN + 1];
+        ck_assert_int_eq(ak_client_open(NULL, local.private_socket, 5000, &c), 0);
+        ck_assert_int_eq(ak_create_key(c, &(ak_create_options){ .name = "clock" }, &id, &secret), 0);
+        ck_assert_int_eq(ak_secret_generate(wrong), 0);
+        ak_auth_request req = { .user = "root", .service = "sshd", .rhost = "192.0.2.9" };
+        ak_auth_result *res;
+        ck_assert_int_eq(ak_authenticate(c, id, wrong, &req, &res), -EKEYREJECTED);
+        ck_assert_int_eq(ak_authenticate(c, id, secret, &req, &res), -EBUSY);
+        /* The wall clock goes back an hour; one interval passes. */
+        write_text(offset, "-1h\n");
+        usleep(1200 * 1000);
+        int r = ak_authenticate(c, id, secret, &req, &res);
+        ck_assert_msg(r == 0, "the right secret after the interval: %s: %s", ak_strerror(r),
+                      strempty(ak_client_last_error(c)));
+        ak_auth_result_free(res);
+        /* The daemon did see the step: the login is recorded an hour back. */
+        ak_key *k;
+        ck_assert_int_eq(ak_get_key(c, id, &k), 0);
+        ck_assert_uint_lt(k->last_used_at, now_usec() - 3000 * USEC_PER_SEC);
+        ak_key_free(k);
+        free(id);
+        ak_secret_free(secret);
+        ak_client_close(c);
+        harness_stop(&local);
+}
+END_TEST
+
 START_TEST(test_unreachable_daemon) {
         ak_client *c = NULL;
         ck_assert_int_eq(ak_client_open("unix:path=/nonexistent/bus", NULL, 500, &c), -ECONNREFUSED);
@@ -593,6 +667,12 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_records_survive_restart);
         tcase_add_test(tc, test_logins_survive_bus_restart);
         tcase_add_test(tc, test_guessing_is_rate_limited);
+        suite_add_tcase(s, tc);
+
+        /* Each starts a daemon of its own. */
+        tc = tcase_create("guessing");
+        tcase_set_timeout(tc, 60);
+        tcase_add_test(tc, test_wall_clock_step_does_not_lock_out);
         suite_add_tcase(s, tc);
         return s;
 }
