@@ -553,7 +553,166 @@ START_TEST(test_guessing_is_rate_limited) {
         for (int i = 0; i < 11 && r != -EBUSY; i++)
                 r = ak_authenticate(c, id, wrong, &local_req, &res);
         ck_assert_int_eq(r, -EBUSY);
-        ck_assert_msg(strstr(ak_client_last_error(c), "local callers of UID 0 for user root"), "%s", ak_client_last_error(c));
+        ck_assert_msg(strstr(ak_client_last_error(c), "local logins asked for by UID 0"), "%s",
+                      ak_client_last_error(c));
+        free(id);
+        ak_secret_free(secret);
+        ak_client_close(c);
+        harness_stop(&local);
+}
+END_TEST
+
+/* The key the guessing tests aim at, and the private socket of their
+ * daemon: set before run_as() forks. */
+static char guess_id[AK_ID_LEN + 1];
+static const char *guess_socket;
+#define GUESSES 5000
+
+/* An untrusted local user's 5,000 guesses, each naming another user (and
+ * every other one another remote host and requesting user): exits with how
+ * many were checked (199: that many or more), 200 if any answer was
+ * neither a check nor a refusal. */
+static int guess_as_untrusted_user(void) {
+        static const char *const rusers[] = { "root", "bin", "nobody", "daemon" };
+        char wrong[AK_SECRET_LEN + 1], user[32], rhost[32];
+        ak_client *c;
+        ak_auth_result *res;
+        int checked = 0, limited = 0;
+
+        if (ak_secret_generate(wrong) < 0 || ak_client_open(NULL, guess_socket, 5000, &c) < 0)
+                return 201;
+        for (int i = 0; i < GUESSES; i++) {
+                snprintf(user, sizeof(user), "victim%d", i);
+                snprintf(rhost, sizeof(rhost), "10.%d.%d.%d", i >> 16 & 255, i >> 8 & 255, i & 255);
+                ak_auth_request req = { .user = user, .service = "sshd", .rhost = i % 2 ? rhost : NULL,
+                                        .ruser = rusers[i % 4] };
+                int r = ak_authenticate(c, guess_id, wrong, &req, &res);
+                if (r == -EKEYREJECTED)
+                        checked++;
+                else if (r == -EBUSY)
+                        limited++;
+        }
+        ak_client_close(c);
+        /* An exit code holds 0 to 255. */
+        return checked + limited != GUESSES ? 200 : checked < 199 ? checked : 199;
+}
+
+START_TEST(test_untrusted_user_is_one_source) {
+        harness local;
+        memset(&local, 0, sizeof(local));
+        harness_start(&local, NULL);
+        ak_client *c = NULL;
+        char *id, *secret;
+        ck_assert_int_eq(ak_client_open(NULL, local.private_socket, 5000, &c), 0);
+        ck_assert_int_eq(ak_create_key(c, &(ak_create_options){ .name = "target", .owner = "nobody" }, &id, &secret),
+                         0);
+        memcpy(guess_id, id, sizeof(guess_id));
+        guess_socket = local.private_socket;
+
+        /* Whatever user, host or requesting user it names, a caller that is
+         * not trusted with them is one source, its UID: RateLimitBurst (10)
+         * guesses checked, the other 4,990 refused unchecked. */
+        ck_assert_int_eq(run_as(HARNESS_UID_OTHER, guess_as_untrusted_user), 10);
+        /* Another user is another source: not locked out by the first. */
+        ck_assert_int_eq(run_as(HARNESS_UID_THIRD, guess_as_untrusted_user), 10);
+        /* Nor is the owner's login through sshd, from any host. */
+        ak_auth_request owner = { .user = "nobody", .service = "sshd", .rhost = "192.0.2.44" };
+        ak_auth_result *res;
+        ck_assert_int_eq(ak_authenticate(c, id, secret, &owner, &res), 0);
+        ak_auth_result_free(res);
+        ak_key *k;
+        ck_assert_int_eq(ak_get_key(c, id, &k), 0);
+        ck_assert_uint_eq(k->use_count, 1);
+        ak_key_free(k);
+        free(id);
+        ak_secret_free(secret);
+        ak_client_close(c);
+        harness_stop(&local);
+}
+END_TEST
+
+/* Runs fn as a setuid-root program run by ruid does (su): real UID ruid,
+ * effective UID root. */
+static int run_setuid_by(uid_t ruid, int (*fn)(void)) {
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                if (setresuid(ruid, 0, 0) < 0)
+                        _exit(100);
+                _exit(fn());
+        }
+        int st;
+        ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static const char *guess_ruser;
+static char guess_secret[AK_SECRET_LEN + 1];
+
+/* A local login run by root with no remote host, as su does for whoever
+ * runs it (or sudo, naming them in PAM_RUSER): guesses until refused.
+ * Exits with how many were checked, 200 on anything else. */
+static int guess_locally(void) {
+        char wrong[AK_SECRET_LEN + 1];
+        ak_client *c;
+        ak_auth_result *res;
+        int checked = 0, r = 0;
+
+        if (ak_secret_generate(wrong) < 0 || ak_client_open(NULL, guess_socket, 5000, &c) < 0)
+                return 201;
+        ak_auth_request req = { .user = "nobody", .service = "su", .ruser = guess_ruser };
+        while (checked < 100 && (r = ak_authenticate(c, guess_id, wrong, &req, &res)) == -EKEYREJECTED)
+                checked++;
+        ak_client_close(c);
+        return r == -EBUSY ? checked : 200;
+}
+
+/* The same login with the right secret: 0 when it succeeds. */
+static int login_locally(void) {
+        ak_client *c;
+        ak_auth_result *res;
+
+        if (ak_client_open(NULL, guess_socket, 5000, &c) < 0)
+                return 201;
+        ak_auth_request req = { .user = "nobody", .service = "su", .ruser = guess_ruser };
+        int r = ak_authenticate(c, guess_id, guess_secret, &req, &res);
+        if (r == 0)
+                ak_auth_result_free(res);
+        ak_client_close(c);
+        return r == 0 ? 0 : r == -EBUSY ? 2 : 1;
+}
+
+START_TEST(test_local_guesser_does_not_lock_out_others) {
+        harness local;
+        memset(&local, 0, sizeof(local));
+        harness_start(&local, NULL);
+        ak_client *c = NULL;
+        char *id, *secret;
+        ck_assert_int_eq(ak_client_open(NULL, local.private_socket, 5000, &c), 0);
+        ck_assert_int_eq(ak_create_key(c, &(ak_create_options){ .name = "su-target", .owner = "nobody" }, &id,
+                                       &secret),
+                         0);
+        memcpy(guess_id, id, sizeof(guess_id));
+        memcpy(guess_secret, secret, sizeof(guess_secret));
+        guess_socket = local.private_socket;
+
+        /* su run by daemon (uid 1): the library sends its real UID. */
+        guess_ruser = NULL;
+        ck_assert_int_eq(run_setuid_by(HARNESS_UID_OTHER, guess_locally), 10);
+        ck_assert_int_eq(run_setuid_by(HARNESS_UID_OTHER, login_locally), 2);
+        /* su run by bin (uid 2), for the same key: not locked out. */
+        ck_assert_int_eq(run_setuid_by(HARNESS_UID_THIRD, login_locally), 0);
+        /* sudo runs PAM with every UID root: PAM_RUSER names who ran it. */
+        guess_ruser = "bin";
+        ck_assert_int_eq(run_setuid_by(0, login_locally), 0);
+        guess_ruser = "daemon";
+        ck_assert_int_eq(run_setuid_by(0, login_locally), 2);
+        /* And root's own local logins (login on a console) are theirs. */
+        guess_ruser = NULL;
+        ck_assert_int_eq(run_setuid_by(0, login_locally), 0);
+        _cleanup_(freep) char *log = harness_read_file(local.daemon_log);
+        ck_assert_ptr_nonnull(log);
+        ck_assert_msg(strstr(log, "service=\"su\" rhost=\"\" caller=0 result=ratelimited"), "%s", log);
         free(id);
         ak_secret_free(secret);
         ak_client_close(c);
@@ -672,6 +831,8 @@ static Suite *suite(void) {
         /* Each starts a daemon of its own. */
         tc = tcase_create("guessing");
         tcase_set_timeout(tc, 60);
+        tcase_add_test(tc, test_untrusted_user_is_one_source);
+        tcase_add_test(tc, test_local_guesser_does_not_lock_out_others);
         tcase_add_test(tc, test_wall_clock_step_does_not_lock_out);
         suite_add_tcase(s, tc);
         return s;
