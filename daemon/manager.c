@@ -596,12 +596,19 @@ static bool secret_matches(call *c, const key_record *rec, const char *id, const
 }
 
 /* One audit line per authentication, whatever its outcome; never the
- * secret. */
-static void audit_auth(const call *c, int priority, const char *id, const char *user, const char *service,
-                       const char *rhost, const char *result, const char *reason) {
+ * secret.  user is who the login is for: for a login by key ID, the key's
+ * owner once the key is known (rec), not the ID that stood in for the
+ * name. */
+static void audit_auth(const call *c, int priority, const char *id, const auth_request *q, const key_record *rec,
+                       const char *result, const char *reason) {
         char qu[LOG_QUOTE_MAX], qs[LOG_QUOTE_MAX], qr[LOG_QUOTE_MAX];
+        _cleanup_(freep) char *owner = NULL;
+        const char *user = q->user;
+        /* The same test as authenticate()'s: the key decides the user. */
+        if (q->keyid_user && (isempty(user) || streq(user, id)))
+                user = rec ? (owner = uid_to_name(rec->owner_uid)) : NULL;
         log_auth(priority, "auth: key=%s user=%s service=%s rhost=%s caller=%u result=%s%s%s%s", id,
-                 log_quote(user, qu), log_quote(service, qs), log_quote(rhost, qr), c->who.uid, result,
+                 log_quote(user, qu), log_quote(q->service, qs), log_quote(q->rhost, qr), c->who.uid, result,
                  reason ? " reason=\"" : "", strempty(reason), reason ? "\"" : "");
 }
 
@@ -686,7 +693,7 @@ static int authenticate(call *c, const char *id, const char *secret, auth_reques
         bool shared = false;
         if (ratelimit_blocked(c->m->failures, source, mono, cfg->rate_limit_burst, cfg->rate_limit_interval, &wait,
                               &shared)) {
-                audit_auth(c, LOG_NOTICE, id, user, service, rhost, "ratelimited", shared ? "table of sources full" : NULL);
+                audit_auth(c, LOG_NOTICE, id, q, NULL, "ratelimited", shared ? "table of sources full" : NULL);
                 if (shared)
                         r = fail(c, -EBUSY,
                                  "too many failed attempts from many sources at once; try again in %" PRIu64 " s",
@@ -706,7 +713,7 @@ static int authenticate(call *c, const char *id, const char *secret, auth_reques
                 ratelimit_fail(c->m->failures, source, mono, cfg->rate_limit_interval);
                 if (rec)
                         (void) usage_note_failure(c->m->usage, rec->id);
-                audit_auth(c, LOG_NOTICE, id, user, service, rhost, "failure", rec ? "wrong secret" : "unknown key");
+                audit_auth(c, LOG_NOTICE, id, q, rec, "failure", rec ? "wrong secret" : "unknown key");
                 r = fail(c, -EKEYREJECTED, "authentication failed");
                 goto done;
         }
@@ -723,7 +730,7 @@ static int authenticate(call *c, const char *id, const char *secret, auth_reques
         policy_verdict v = policy_decide(rec, &req, now);
         if (v != POLICY_ALLOW) {
                 (void) usage_note_failure(c->m->usage, rec->id);
-                audit_auth(c, LOG_NOTICE, id, user, service, rhost, "refused", policy_verdict_to_string(v));
+                audit_auth(c, LOG_NOTICE, id, q, rec, "refused", policy_verdict_to_string(v));
                 if (v == POLICY_SCOPE)
                         r = fail(c, -EACCES,
                                  "access key %s lacks scope '%s' that this service requires; add it with "
@@ -736,7 +743,7 @@ static int authenticate(call *c, const char *id, const char *secret, auth_reques
         }
 
         (void) usage_note_success(c->m->usage, rec->id, now, service, rhost);
-        audit_auth(c, LOG_INFO, id, user, service, rhost, "success", NULL);
+        audit_auth(c, LOG_INFO, id, q, rec, "success", NULL);
 
         /* The owner's name now, not at creation: the policy compared UIDs,
          * and a renamed owner must not log in under a stale name.  The

@@ -720,6 +720,42 @@ START_TEST(test_local_guesser_does_not_lock_out_others) {
 }
 END_TEST
 
+START_TEST(test_audit_names_owner_of_keyid_login) {
+        harness local;
+        memset(&local, 0, sizeof(local));
+        harness_start(&local, NULL);
+        ak_client *c = NULL;
+        char *id, *secret, wrong[AK_SECRET_LEN + 1];
+        ck_assert_int_eq(ak_client_open(NULL, local.private_socket, 5000, &c), 0);
+        ck_assert_int_eq(ak_create_key(c, &(ak_create_options){ .name = "by-id", .owner = "nobody" }, &id, &secret),
+                         0);
+        /* The PAM user was the key ID: the line names who logged in. */
+        ak_auth_request req = { .user = id, .service = "vsftpd", .rhost = "192.0.2.8", .keyid_user = true };
+        ak_auth_result *res;
+        ck_assert_int_eq(ak_authenticate(c, id, secret, &req, &res), 0);
+        ck_assert_str_eq(res->owner_name, "nobody");
+        ak_auth_result_free(res);
+        ck_assert_int_eq(ak_secret_generate(wrong), 0);
+        ck_assert_int_eq(ak_authenticate(c, id, wrong, &req, &res), -EKEYREJECTED);
+
+        char want[160];
+        _cleanup_(freep) char *log = harness_read_file(local.daemon_log);
+        ck_assert_ptr_nonnull(log);
+        snprintf(want, sizeof(want), "auth: key=%s user=\"nobody\" service=\"vsftpd\" rhost=\"192.0.2.8\" caller=0 "
+                 "result=success", id);
+        ck_assert_msg(strstr(log, want), "no '%s' in:\n%s", want, log);
+        snprintf(want, sizeof(want), "auth: key=%s user=\"nobody\" service=\"vsftpd\" rhost=\"192.0.2.8\" caller=0 "
+                 "result=failure reason=\"wrong secret\"", id);
+        ck_assert_msg(strstr(log, want), "no '%s' in:\n%s", want, log);
+        snprintf(want, sizeof(want), "user=\"%s\"", id);
+        ck_assert_msg(!strstr(log, want), "the ID stands for the user in:\n%s", log);
+        free(id);
+        ak_secret_free(secret);
+        ak_client_close(c);
+        harness_stop(&local);
+}
+END_TEST
+
 /* libfaketime (Debian's libfaketime, from the faketime package that
  * tools/install-deps installs), wherever the architecture put it. */
 static bool find_libfaketime(char *buf, size_t n) {
@@ -833,6 +869,7 @@ static Suite *suite(void) {
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, test_untrusted_user_is_one_source);
         tcase_add_test(tc, test_local_guesser_does_not_lock_out_others);
+        tcase_add_test(tc, test_audit_names_owner_of_keyid_login);
         tcase_add_test(tc, test_wall_clock_step_does_not_lock_out);
         suite_add_tcase(s, tc);
         return s;
