@@ -562,6 +562,14 @@ START_TEST(test_guessing_is_rate_limited) {
 }
 END_TEST
 
+/* The daemon takes its bus name before it listens on the private socket:
+ * under valgrind the socket may come a while after harness_start(). */
+static void wait_for_private_socket(const harness *l) {
+        for (int i = 0; i < 3000 && access(l->private_socket, F_OK) < 0; i++)
+                usleep(10000);
+        ck_assert_msg(access(l->private_socket, F_OK) == 0, "no private socket %s after 30 s", l->private_socket);
+}
+
 /* The key the guessing tests aim at, and the private socket of their
  * daemon: set before run_as() forks. */
 static char guess_id[AK_ID_LEN + 1];
@@ -601,6 +609,7 @@ START_TEST(test_untrusted_user_is_one_source) {
         harness local;
         memset(&local, 0, sizeof(local));
         harness_start(&local, NULL);
+        wait_for_private_socket(&local);
         ak_client *c = NULL;
         char *id, *secret;
         ck_assert_int_eq(ak_client_open(NULL, local.private_socket, 5000, &c), 0);
@@ -686,6 +695,7 @@ START_TEST(test_local_guesser_does_not_lock_out_others) {
         harness local;
         memset(&local, 0, sizeof(local));
         harness_start(&local, NULL);
+        wait_for_private_socket(&local);
         ak_client *c = NULL;
         char *id, *secret;
         ck_assert_int_eq(ak_client_open(NULL, local.private_socket, 5000, &c), 0);
@@ -724,6 +734,7 @@ START_TEST(test_audit_names_owner_of_keyid_login) {
         harness local;
         memset(&local, 0, sizeof(local));
         harness_start(&local, NULL);
+        wait_for_private_socket(&local);
         ak_client *c = NULL;
         char *id, *secret, wrong[AK_SECRET_LEN + 1];
         ck_assert_int_eq(ak_client_open(NULL, local.private_socket, 5000, &c), 0);
@@ -796,6 +807,7 @@ START_TEST(test_wall_clock_step_does_not_lock_out) {
         setenv("FAKETIME_NO_CACHE", "1", 1);
         setenv("FAKETIME_DONT_FAKE_MONOTONIC", "1", 1);
         harness_start_daemon(&local, NULL);
+        wait_for_private_socket(&local);
         unsetenv("LD_PRELOAD");
         unsetenv("FAKETIME_TIMESTAMP_FILE");
         unsetenv("FAKETIME_NO_CACHE");
