@@ -13,6 +13,7 @@ void auth_request_fields(auth_request *q, dict_field ret[static AUTH_REQUEST_FIE
         ret[3] = (dict_field){ "tty", DICT_STRING, &q->tty, 256 };
         ret[4] = (dict_field){ "keyid_user", DICT_BOOL, &q->keyid_user };
         ret[5] = (dict_field){ "scopes", DICT_STRV, &q->scopes, KEY_SCOPES_MAX };
+        ret[6] = (dict_field){ "ruid", DICT_UINT32, &q->ruid, 0, &q->have_ruid };
 }
 
 void auth_request_clear(auth_request *q) {

@@ -157,7 +157,7 @@ static void on_expiry_scan(loop *l, void *userdata) {
 }
 
 static void on_prune(loop *l, void *userdata) {
-        (void) ratelimit_prune(mgr.failures, now_usec());
+        (void) ratelimit_prune(mgr.failures, mono_usec());
         (void) ratelimit_prune(mgr.changes, mono_usec());
 }
 
@@ -229,8 +229,8 @@ int main(int argc, char **argv) {
         }
         mgr.usage = usage_cache_new(mgr.ks);
         mgr.callers = caller_cache_new();
-        mgr.failures = ratelimit_new();
-        mgr.changes = ratelimit_new();
+        mgr.failures = ratelimit_new(RATELIMIT_MAX_BUCKETS);
+        mgr.changes = ratelimit_new(RATELIMIT_MAX_BUCKETS);
         if (!mgr.usage || !mgr.callers || !mgr.failures || !mgr.changes || loop_new(&l) < 0) {
                 log_error("out of memory");
                 goto out;

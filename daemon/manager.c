@@ -758,16 +758,25 @@ static bool secret_matches(call *c, const key_record *rec, const char *id, const
 }
 
 /* One audit line per authentication, whatever its outcome; never the
- * secret. */
-static void audit_auth(const call *c, int priority, const char *id, const char *user, const char *service,
-                       const char *rhost, const char *result, const char *reason) {
+ * secret.  user is who the login is for: for a login by key ID, the key's
+ * owner once the key is known (rec), not the ID that stood in for the
+ * name. */
+static void audit_auth(const call *c, int priority, const char *id, const auth_request *q, const key_record *rec,
+                       const char *result, const char *reason) {
         char qu[LOG_QUOTE_MAX], qs[LOG_QUOTE_MAX], qr[LOG_QUOTE_MAX];
+        _cleanup_(freep) char *owner = NULL;
+        const char *user = q->user;
+        /* The same test as authenticate()'s: the key decides the user. */
+        if (q->keyid_user && (isempty(user) || streq(user, id)))
+                user = rec ? (owner = uid_to_name(rec->owner_uid)) : NULL;
         log_auth(priority, "auth: key=%s user=%s service=%s rhost=%s caller=%u result=%s%s%s%s", id,
-                 log_quote(user, qu), log_quote(service, qs), log_quote(rhost, qr), c->who.uid, result,
+                 log_quote(user, qu), log_quote(q->service, qs), log_quote(q->rhost, qr), c->who.uid, result,
                  reason ? " reason=\"" : "", strempty(reason), reason ? "\"" : "");
 }
 
-#define AUTH_FIELDS AUTH_REQUEST_FIELDS
+/* One array serves the request's fields, then the reply's. */
+#define AUTH_REPLY_FIELDS 6
+#define AUTH_FIELDS MAX(AUTH_REQUEST_FIELDS, AUTH_REPLY_FIELDS)
 
 /* What a successful Authenticate answers. */
 typedef struct auth_reply {
@@ -786,7 +795,7 @@ static void auth_reply_clear(auth_reply *a) {
         *a = (auth_reply){};
 }
 
-static void auth_reply_fields(auth_reply *a, dict_field f[static AUTH_FIELDS]) {
+static void auth_reply_fields(auth_reply *a, dict_field f[static AUTH_REPLY_FIELDS]) {
         f[0] = (dict_field){ "id", DICT_STRING, &a->id_str };
         f[1] = (dict_field){ "owner_uid", DICT_UINT32, &a->owner_uid };
         f[2] = (dict_field){ "owner_name", DICT_STRING, &a->owner };
@@ -811,40 +820,49 @@ static int authenticate(call *c, const char *id, const char *secret, auth_reques
                          c->m->cfg.authenticate_group);
         if (r < 0)
                 goto done;
-        /* Guessing is throttled per source (the remote host, or the calling
-         * UID for a local login) and per key and source, before the secret
-         * is looked at; only failures count, so the owner logging in from
-         * elsewhere is never locked out. */
-        char source[400], keysource[440], shown[400];
-        /* The remote host is the caller's word: only root (sshd, login and
-         * the like), administrators and AuthenticateGroup members are
-         * trusted with it.  Anyone else is throttled by their own UID, so a
-         * local user can neither lock a host out nor dodge the limit by
-         * naming a new host each time. */
+        /* Guessing is throttled per source, before the secret is looked
+         * at; only failures count, so the owner logging in from elsewhere
+         * is never locked out.  Everything a source is made of must be
+         * something its guesser cannot choose afresh for each guess. */
+        char source[300], shown[320];
+        /* The remote host, and the user behind a local login, are the
+         * caller's word: only root (sshd, su, login and the like),
+         * administrators and AuthenticateGroup members are trusted with
+         * them.  Anyone else is one source, its UID, whatever host or user
+         * it names: it can neither lock others out nor get a new counter
+         * by naming a new host or user each time. */
         bool trusted = c->who.uid == 0 || c->who.admin ||
                        (c->m->cfg.authenticate_group && uid_is_admin(c->who.uid, c->m->cfg.authenticate_group));
-        if (!isempty(rhost) && trusted) {
-                snprintf(source, sizeof(source), "host:%s", rhost);
-                snprintf(shown, sizeof(shown), "%s", rhost);
-        } else if (!isempty(rhost)) {
+        if (!trusted) {
                 snprintf(source, sizeof(source), "uid:%u", c->who.uid);
                 snprintf(shown, sizeof(shown), "callers of UID %u", c->who.uid);
+        } else if (!isempty(rhost)) {
+                snprintf(source, sizeof(source), "host:%s", rhost);
+                snprintf(shown, sizeof(shown), "%s", rhost);
         } else {
-                /* Local logins (su, login) all come from root: the target
-                 * user is part of the source, so guessing at one user's
-                 * keys does not throttle everyone's. */
-                snprintf(source, sizeof(source), "uid:%u user:%s", c->who.uid, strempty(user));
-                snprintf(shown, sizeof(shown), "local callers of UID %u for user %s", c->who.uid, strempty(user));
+                /* Local logins (su, sudo, login) all call as root: each is
+                 * counted for the user who asked for it (the library sends
+                 * PAM_RUSER, or the real UID of the setuid program), so one
+                 * local user's guessing does not lock out another's. */
+                uint32_t ruid = q->have_ruid ? q->ruid : c->who.uid;
+                snprintf(source, sizeof(source), "local:%u", ruid);
+                snprintf(shown, sizeof(shown), "local logins asked for by UID %u", ruid);
         }
-        snprintf(keysource, sizeof(keysource), "%s/%s", id, source);
         const config *cfg = &c->m->cfg;
-        uint64_t wait = 0;
-        if (ratelimit_blocked(c->m->failures, source, now, cfg->rate_limit_burst, cfg->rate_limit_interval, &wait) ||
-            ratelimit_blocked(c->m->failures, keysource, now, cfg->rate_limit_burst, cfg->rate_limit_interval,
-                              &wait)) {
-                audit_auth(c, LOG_NOTICE, id, user, service, rhost, "ratelimited", NULL);
-                r = fail(c, -EBUSY, "too many failed attempts from %s; try again in %" PRIu64 " s", shown,
-                         (wait + USEC_PER_SEC - 1) / USEC_PER_SEC);
+        /* Intervals on the monotonic clock: a step of the wall clock
+         * neither locks anyone out nor frees a guesser. */
+        uint64_t mono = mono_usec(), wait = 0;
+        bool shared = false;
+        if (ratelimit_blocked(c->m->failures, source, mono, cfg->rate_limit_burst, cfg->rate_limit_interval, &wait,
+                              &shared)) {
+                audit_auth(c, LOG_NOTICE, id, q, NULL, "ratelimited", shared ? "table of sources full" : NULL);
+                if (shared)
+                        r = fail(c, -EBUSY,
+                                 "too many failed attempts from many sources at once; try again in %" PRIu64 " s",
+                                 (wait + USEC_PER_SEC - 1) / USEC_PER_SEC);
+                else
+                        r = fail(c, -EBUSY, "too many failed attempts from %s; try again in %" PRIu64 " s", shown,
+                                 (wait + USEC_PER_SEC - 1) / USEC_PER_SEC);
                 goto done;
         }
 
@@ -854,11 +872,10 @@ static int authenticate(call *c, const char *id, const char *secret, auth_reques
         /* An unknown ID and a wrong secret must look the same — same error,
          * same message, same work — so guessing learns nothing. */
         if (!secret_matches(c, rec, id, secret, now)) {
-                ratelimit_fail(c->m->failures, source, now, cfg->rate_limit_interval);
-                ratelimit_fail(c->m->failures, keysource, now, cfg->rate_limit_interval);
+                ratelimit_fail(c->m->failures, source, mono, cfg->rate_limit_interval);
                 if (rec)
                         (void) usage_note_failure(c->m->usage, rec->id);
-                audit_auth(c, LOG_NOTICE, id, user, service, rhost, "failure", rec ? "wrong secret" : "unknown key");
+                audit_auth(c, LOG_NOTICE, id, q, rec, "failure", rec ? "wrong secret" : "unknown key");
                 r = fail(c, -EKEYREJECTED, "authentication failed");
                 goto done;
         }
@@ -875,7 +892,7 @@ static int authenticate(call *c, const char *id, const char *secret, auth_reques
         policy_verdict v = policy_decide(rec, &req, now);
         if (v != POLICY_ALLOW) {
                 (void) usage_note_failure(c->m->usage, rec->id);
-                audit_auth(c, LOG_NOTICE, id, user, service, rhost, "refused", policy_verdict_to_string(v));
+                audit_auth(c, LOG_NOTICE, id, q, rec, "refused", policy_verdict_to_string(v));
                 if (v == POLICY_SCOPE)
                         r = fail(c, -EACCES,
                                  "access key %s lacks scope '%s' that this service requires; add it with "
@@ -888,7 +905,7 @@ static int authenticate(call *c, const char *id, const char *secret, auth_reques
         }
 
         (void) usage_note_success(c->m->usage, rec->id, now, service, rhost);
-        audit_auth(c, LOG_INFO, id, user, service, rhost, "success", NULL);
+        audit_auth(c, LOG_INFO, id, q, rec, "success", NULL);
 
         /* The owner's name now, not at creation: the policy compared UIDs,
          * and a renamed owner must not log in under a stale name.  The
@@ -929,7 +946,7 @@ static int method_authenticate(call *c, DBusMessage **ret) {
         dbus_message_iter_get_basic(&it, &secret);
         dbus_message_iter_next(&it);
         auth_request_fields(&q, fields);
-        if ((r = read_options(c, &it, fields, AUTH_FIELDS, "request")) < 0) {
+        if ((r = read_options(c, &it, fields, AUTH_REQUEST_FIELDS, "request")) < 0) {
                 erase_mem((char *) secret, strlen(secret));
                 return r;
         }
@@ -941,7 +958,7 @@ static int method_authenticate(call *c, DBusMessage **ret) {
         if (!reply)
                 return -ENOMEM;
         dbus_message_iter_init_append(reply, &it);
-        if ((r = dict_write(&it, fields, AUTH_FIELDS)) < 0)
+        if ((r = dict_write(&it, fields, AUTH_REPLY_FIELDS)) < 0)
                 return r;
         *ret = TAKE_PTR(reply);
         return 0;
@@ -985,7 +1002,7 @@ int manager_authenticate_wire(manager *m, const caller *who, const wire_header *
          * libdbus and dict_read(), which refuse it as they always did. */
         auth_request_fields(&q, fields);
         if (wire_get_string(body, &id) < 0 || wire_get_string(body, &secret) < 0 ||
-            wire_get_dict(body, fields, AUTH_FIELDS, true, &bad, &reason) != 0 || !wire_at_end(body))
+            wire_get_dict(body, fields, AUTH_REQUEST_FIELDS, true, &bad, &reason) != 0 || !wire_at_end(body))
                 return -EBADMSG;
 
         int r = authenticate(&c, id, secret, &q, &a);
@@ -997,7 +1014,7 @@ int manager_authenticate_wire(manager *m, const caller *who, const wire_header *
                               .destination = h->sender,
                               .signature = "a{sv}" };
         auth_reply_fields(&a, fields);
-        wire_put_dict(&w, fields, AUTH_FIELDS);
+        wire_put_dict(&w, fields, AUTH_REPLY_FIELDS);
         r = wire_message(&reply, &w, ret, ret_len);
         /* The login was decided and logged: the caller gets an answer, not
          * a dropped connection it would retry on the bus (an owner name
@@ -1258,7 +1275,7 @@ static int charge_change(call *c) {
                 return 0;
         snprintf(source, sizeof(source), "uid:%u", c->who.uid);
         if (ratelimit_blocked(c->m->changes, source, now, cfg->change_rate_burst, cfg->change_rate_interval,
-                              &wait))
+                              &wait, NULL))
                 return fail(c, -EBUSY,
                             "too many key changes from UID %u; try again in %" PRIu64 " s (ChangeRateLimitBurst, "
                             "ChangeRateLimitInterval)",

@@ -50,13 +50,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
         const char *sig = strempty(h.signature), *id = NULL, *secret = NULL, *text, *bad, *reason;
         auth_request w = {}, d = {};
-        dict_field fw[6], fd[6];
+        dict_field fw[AUTH_REQUEST_FIELDS], fd[AUTH_REQUEST_FIELDS];
         bool whole;
         auth_request_fields(&w, fw);
         auth_request_fields(&d, fd);
         if (streq(sig, "ssa{sv}"))
                 whole = wire_get_string(&body, &id) == 0 && wire_get_string(&body, &secret) == 0 &&
-                        wire_get_dict(&body, fw, 6, false, &bad, &reason) == 0;
+                        wire_get_dict(&body, fw, AUTH_REQUEST_FIELDS, false, &bad, &reason) == 0;
         else if (streq(sig, "a{sv}"))
                 whole = wire_get_dict(&body, NULL, 0, false, &bad, &reason) == 0;
         else if (streq(sig, "s"))
@@ -91,10 +91,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 dbus_message_iter_get_basic(&it, &dsecret);
                 dbus_message_iter_next(&it);
                 assert(streq(id, did) && streq(secret, dsecret));
-                assert(dict_read(&it, fd, 6, false, &bad, &reason) == 0);
+                assert(dict_read(&it, fd, AUTH_REQUEST_FIELDS, false, &bad, &reason) == 0);
                 assert(same(w.user, d.user) && same(w.service, d.service) &&
                        same(w.rhost, d.rhost) && same(w.tty, d.tty) &&
-                       w.keyid_user == d.keyid_user && same_strv(w.scopes, d.scopes));
+                       w.keyid_user == d.keyid_user && same_strv(w.scopes, d.scopes) &&
+                       w.have_ruid == d.have_ruid && w.ruid == d.ruid);
         }
         auth_request_clear(&w);
         auth_request_clear(&d);

@@ -163,7 +163,7 @@ static void wire_messages(void) {
                    *owner = "root";
         char secret[AK_SECRET_LEN + 1], *list[] = { "deploy", "read", NULL }, **scopes = list;
         bool yes = true;
-        uint32_t uid = 0;
+        uint32_t uid = 0, ruid = 1000;
         uint64_t expires = UINT64_C(1774990200000000);
         uint8_t *m;
         size_t len;
@@ -171,7 +171,7 @@ static void wire_messages(void) {
         check(ak_secret_generate(secret) == 0, "ak_secret_generate");
         dict_field req[] = { { "user", DICT_STRING, &user },      { "service", DICT_STRING, &service },
                              { "rhost", DICT_STRING, &rhost },    { "keyid_user", DICT_BOOL, &yes },
-                             { "scopes", DICT_STRV, &scopes } };
+                             { "scopes", DICT_STRV, &scopes },    { "ruid", DICT_UINT32, &ruid } };
         wire_writer body = {};
         wire_put_string(&body, id);
         wire_put_string(&body, secret);

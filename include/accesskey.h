@@ -92,6 +92,12 @@ typedef struct ak_auth_request {
         /* Scopes the service requires (NULL-terminated, NULL: none): a key
          * lacking one is refused. */
         const char *const *scopes;
+        /* The user who asked for a local login (PAM_RUSER: the user running
+         * su or sudo), NULL when unknown.  The daemon counts failed local
+         * logins run by root per requesting user; without one, the real UID
+         * of the calling process (the invoking user of a setuid program)
+         * stands for it. */
+        const char *ruser;
 } ak_auth_request;
 
 typedef struct ak_auth_result {

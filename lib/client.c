@@ -8,9 +8,11 @@
  * not hang for libdbus's default 25 s when the daemon is stuck.
  */
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <dbus/dbus.h>
 
@@ -519,14 +521,34 @@ void ak_auth_result_free(ak_auth_result *res) {
         }
 }
 
+/* Who asked for a local login, for the daemon's rate limiting of the
+ * logins root runs for others (su, sudo): the user the caller names
+ * (PAM_RUSER), else the real UID of this process, which a setuid program
+ * keeps from whoever ran it (sudo sets it to 0 before PAM: it names
+ * PAM_RUSER).  The daemon takes the caller's own UID when none is sent, so
+ * it is sent only when it differs; and believes it only from root and
+ * other callers it trusts with the remote host. */
+static bool requesting_uid(const ak_auth_request *req, uint32_t *ret) {
+        uid_t uid = getuid();
+        if (!isempty(req->ruser)) {
+                struct passwd pw, *found = NULL;
+                char buf[16384];
+                if (getpwnam_r(req->ruser, &pw, buf, sizeof(buf), &found) == 0 && found)
+                        uid = found->pw_uid;
+        }
+        *ret = (uint32_t) uid;
+        return uid != geteuid();
+}
+
 /* One Authenticate on the wire, without libdbus: the call of every
  * login.  *ret_reply is the whole reply message. */
 static int authenticate_once(ak_client *c, const char *id, const char *secret,
                              const ak_auth_request *req, uint8_t **ret_reply, size_t *ret_len) {
         _cleanup_(wire_writer_done) wire_writer body = {};
-        dict_field f[6];
+        dict_field f[7];
         size_t n = 0;
         bool yes = true;
+        uint32_t ruid;
 
         if (req->user)
                 f[n++] = (dict_field){ "user", DICT_STRING, (void *) &req->user };
@@ -540,6 +562,8 @@ static int authenticate_once(ak_client *c, const char *id, const char *secret,
                 f[n++] = (dict_field){ "keyid_user", DICT_BOOL, &yes };
         if (req->scopes && req->scopes[0])
                 f[n++] = (dict_field){ "scopes", DICT_STRV, (void *) &req->scopes };
+        if (requesting_uid(req, &ruid))
+                f[n++] = (dict_field){ "ruid", DICT_UINT32, &ruid };
         wire_put_string(&body, id);
         wire_put_string(&body, secret);
         wire_put_dict(&body, f, n);

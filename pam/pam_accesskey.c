@@ -431,7 +431,7 @@ static int accept_login(pam_handle_t *pamh, const options *o, const char *user, 
 PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv) {
         _cleanup_(credential_erase) credential cred = {};
         _cleanup_(ak_auth_result_freep) ak_auth_result *res = NULL;
-        const void *service = NULL, *rhost = NULL, *tty = NULL;
+        const void *service = NULL, *rhost = NULL, *tty = NULL, *ruser = NULL;
         const char *user = NULL, *password = NULL;
         bool keyid_user = false, proven = false;
         char reason[512] = "";
@@ -467,6 +467,7 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
         (void) pam_get_item(pamh, PAM_SERVICE, &service);
         (void) pam_get_item(pamh, PAM_RHOST, &rhost);
         (void) pam_get_item(pamh, PAM_TTY, &tty);
+        (void) pam_get_item(pamh, PAM_RUSER, &ruser);
 
         r = read_credential(&o, user, password, &cred, &keyid_user, reason, sizeof(reason));
         if (r == -EINVAL) {
@@ -499,6 +500,8 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
                         .keyid_user = keyid_user,
                         /* The daemon refuses a key lacking one, and says so. */
                         .scopes = o.scopes,
+                        /* Who ran su or sudo: their guessing is theirs. */
+                        .ruser = ruser,
                 };
 
                 r = verify_with_daemon(pamh, &o, &cred, &req, &res, reason, sizeof(reason));

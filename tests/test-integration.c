@@ -7,6 +7,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <glob.h>
 #include <grp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -552,7 +553,287 @@ START_TEST(test_guessing_is_rate_limited) {
         for (int i = 0; i < 11 && r != -EBUSY; i++)
                 r = ak_authenticate(c, id, wrong, &local_req, &res);
         ck_assert_int_eq(r, -EBUSY);
-        ck_assert_msg(strstr(ak_client_last_error(c), "local callers of UID 0 for user root"), "%s", ak_client_last_error(c));
+        ck_assert_msg(strstr(ak_client_last_error(c), "local logins asked for by UID 0"), "%s",
+                      ak_client_last_error(c));
+        free(id);
+        ak_secret_free(secret);
+        ak_client_close(c);
+        harness_stop(&local);
+}
+END_TEST
+
+/* The daemon takes its bus name before it listens on the private socket:
+ * under valgrind the socket may come a while after harness_start(). */
+static void wait_for_private_socket(const harness *l) {
+        for (int i = 0; i < 3000 && access(l->private_socket, F_OK) < 0; i++)
+                usleep(10000);
+        ck_assert_msg(access(l->private_socket, F_OK) == 0, "no private socket %s after 30 s", l->private_socket);
+}
+
+/* The key the guessing tests aim at, and the private socket of their
+ * daemon: set before run_as() forks. */
+static char guess_id[AK_ID_LEN + 1];
+static const char *guess_socket;
+#define GUESSES 5000
+
+/* An untrusted local user's 5,000 guesses, each naming another user (and
+ * every other one another remote host and requesting user): exits with how
+ * many were checked (199: that many or more), 200 if any answer was
+ * neither a check nor a refusal. */
+static int guess_as_untrusted_user(void) {
+        static const char *const rusers[] = { "root", "bin", "nobody", "daemon" };
+        char wrong[AK_SECRET_LEN + 1], user[32], rhost[32];
+        ak_client *c;
+        ak_auth_result *res;
+        int checked = 0, limited = 0;
+
+        if (ak_secret_generate(wrong) < 0 || ak_client_open(NULL, guess_socket, 5000, &c) < 0)
+                return 201;
+        for (int i = 0; i < GUESSES; i++) {
+                snprintf(user, sizeof(user), "victim%d", i);
+                snprintf(rhost, sizeof(rhost), "10.%d.%d.%d", i >> 16 & 255, i >> 8 & 255, i & 255);
+                ak_auth_request req = { .user = user, .service = "sshd", .rhost = i % 2 ? rhost : NULL,
+                                        .ruser = rusers[i % 4] };
+                int r = ak_authenticate(c, guess_id, wrong, &req, &res);
+                if (r == -EKEYREJECTED)
+                        checked++;
+                else if (r == -EBUSY)
+                        limited++;
+        }
+        ak_client_close(c);
+        /* An exit code holds 0 to 255. */
+        return checked + limited != GUESSES ? 200 : checked < 199 ? checked : 199;
+}
+
+START_TEST(test_untrusted_user_is_one_source) {
+        harness local;
+        memset(&local, 0, sizeof(local));
+        harness_start(&local, NULL);
+        wait_for_private_socket(&local);
+        ak_client *c = NULL;
+        char *id, *secret;
+        ck_assert_int_eq(ak_client_open(NULL, local.private_socket, 5000, &c), 0);
+        ck_assert_int_eq(ak_create_key(c, &(ak_create_options){ .name = "target", .owner = "nobody" }, &id, &secret),
+                         0);
+        memcpy(guess_id, id, sizeof(guess_id));
+        guess_socket = local.private_socket;
+
+        /* Whatever user, host or requesting user it names, a caller that is
+         * not trusted with them is one source, its UID: RateLimitBurst (10)
+         * guesses checked, the other 4,990 refused unchecked. */
+        ck_assert_int_eq(run_as(HARNESS_UID_OTHER, guess_as_untrusted_user), 10);
+        /* Another user is another source: not locked out by the first. */
+        ck_assert_int_eq(run_as(HARNESS_UID_THIRD, guess_as_untrusted_user), 10);
+        /* Nor is the owner's login through sshd, from any host. */
+        ak_auth_request owner = { .user = "nobody", .service = "sshd", .rhost = "192.0.2.44" };
+        ak_auth_result *res;
+        ck_assert_int_eq(ak_authenticate(c, id, secret, &owner, &res), 0);
+        ak_auth_result_free(res);
+        ak_key *k;
+        ck_assert_int_eq(ak_get_key(c, id, &k), 0);
+        ck_assert_uint_eq(k->use_count, 1);
+        ak_key_free(k);
+        free(id);
+        ak_secret_free(secret);
+        ak_client_close(c);
+        harness_stop(&local);
+}
+END_TEST
+
+/* Runs fn as a setuid-root program run by ruid does (su): real UID ruid,
+ * effective UID root. */
+static int run_setuid_by(uid_t ruid, int (*fn)(void)) {
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                if (setresuid(ruid, 0, 0) < 0)
+                        _exit(100);
+                _exit(fn());
+        }
+        int st;
+        ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static const char *guess_ruser;
+static char guess_secret[AK_SECRET_LEN + 1];
+
+/* A local login run by root with no remote host, as su does for whoever
+ * runs it (or sudo, naming them in PAM_RUSER): guesses until refused.
+ * Exits with how many were checked, 200 on anything else. */
+static int guess_locally(void) {
+        char wrong[AK_SECRET_LEN + 1];
+        ak_client *c;
+        ak_auth_result *res;
+        int checked = 0, r = 0;
+
+        if (ak_secret_generate(wrong) < 0 || ak_client_open(NULL, guess_socket, 5000, &c) < 0)
+                return 201;
+        ak_auth_request req = { .user = "nobody", .service = "su", .ruser = guess_ruser };
+        while (checked < 100 && (r = ak_authenticate(c, guess_id, wrong, &req, &res)) == -EKEYREJECTED)
+                checked++;
+        ak_client_close(c);
+        return r == -EBUSY ? checked : 200;
+}
+
+/* The same login with the right secret: 0 when it succeeds. */
+static int login_locally(void) {
+        ak_client *c;
+        ak_auth_result *res;
+
+        if (ak_client_open(NULL, guess_socket, 5000, &c) < 0)
+                return 201;
+        ak_auth_request req = { .user = "nobody", .service = "su", .ruser = guess_ruser };
+        int r = ak_authenticate(c, guess_id, guess_secret, &req, &res);
+        if (r == 0)
+                ak_auth_result_free(res);
+        ak_client_close(c);
+        return r == 0 ? 0 : r == -EBUSY ? 2 : 1;
+}
+
+START_TEST(test_local_guesser_does_not_lock_out_others) {
+        harness local;
+        memset(&local, 0, sizeof(local));
+        harness_start(&local, NULL);
+        wait_for_private_socket(&local);
+        ak_client *c = NULL;
+        char *id, *secret;
+        ck_assert_int_eq(ak_client_open(NULL, local.private_socket, 5000, &c), 0);
+        ck_assert_int_eq(ak_create_key(c, &(ak_create_options){ .name = "su-target", .owner = "nobody" }, &id,
+                                       &secret),
+                         0);
+        memcpy(guess_id, id, sizeof(guess_id));
+        memcpy(guess_secret, secret, sizeof(guess_secret));
+        guess_socket = local.private_socket;
+
+        /* su run by daemon (uid 1): the library sends its real UID. */
+        guess_ruser = NULL;
+        ck_assert_int_eq(run_setuid_by(HARNESS_UID_OTHER, guess_locally), 10);
+        ck_assert_int_eq(run_setuid_by(HARNESS_UID_OTHER, login_locally), 2);
+        /* su run by bin (uid 2), for the same key: not locked out. */
+        ck_assert_int_eq(run_setuid_by(HARNESS_UID_THIRD, login_locally), 0);
+        /* sudo runs PAM with every UID root: PAM_RUSER names who ran it. */
+        guess_ruser = "bin";
+        ck_assert_int_eq(run_setuid_by(0, login_locally), 0);
+        guess_ruser = "daemon";
+        ck_assert_int_eq(run_setuid_by(0, login_locally), 2);
+        /* And root's own local logins (login on a console) are theirs. */
+        guess_ruser = NULL;
+        ck_assert_int_eq(run_setuid_by(0, login_locally), 0);
+        _cleanup_(freep) char *log = harness_read_file(local.daemon_log);
+        ck_assert_ptr_nonnull(log);
+        ck_assert_msg(strstr(log, "service=\"su\" rhost=\"\" caller=0 result=ratelimited"), "%s", log);
+        free(id);
+        ak_secret_free(secret);
+        ak_client_close(c);
+        harness_stop(&local);
+}
+END_TEST
+
+START_TEST(test_audit_names_owner_of_keyid_login) {
+        harness local;
+        memset(&local, 0, sizeof(local));
+        harness_start(&local, NULL);
+        wait_for_private_socket(&local);
+        ak_client *c = NULL;
+        char *id, *secret, wrong[AK_SECRET_LEN + 1];
+        ck_assert_int_eq(ak_client_open(NULL, local.private_socket, 5000, &c), 0);
+        ck_assert_int_eq(ak_create_key(c, &(ak_create_options){ .name = "by-id", .owner = "nobody" }, &id, &secret),
+                         0);
+        /* The PAM user was the key ID: the line names who logged in. */
+        ak_auth_request req = { .user = id, .service = "vsftpd", .rhost = "192.0.2.8", .keyid_user = true };
+        ak_auth_result *res;
+        ck_assert_int_eq(ak_authenticate(c, id, secret, &req, &res), 0);
+        ck_assert_str_eq(res->owner_name, "nobody");
+        ak_auth_result_free(res);
+        ck_assert_int_eq(ak_secret_generate(wrong), 0);
+        ck_assert_int_eq(ak_authenticate(c, id, wrong, &req, &res), -EKEYREJECTED);
+
+        char want[160];
+        _cleanup_(freep) char *log = harness_read_file(local.daemon_log);
+        ck_assert_ptr_nonnull(log);
+        snprintf(want, sizeof(want), "auth: key=%s user=\"nobody\" service=\"vsftpd\" rhost=\"192.0.2.8\" caller=0 "
+                 "result=success", id);
+        ck_assert_msg(strstr(log, want), "no '%s' in:\n%s", want, log);
+        snprintf(want, sizeof(want), "auth: key=%s user=\"nobody\" service=\"vsftpd\" rhost=\"192.0.2.8\" caller=0 "
+                 "result=failure reason=\"wrong secret\"", id);
+        ck_assert_msg(strstr(log, want), "no '%s' in:\n%s", want, log);
+        snprintf(want, sizeof(want), "user=\"%s\"", id);
+        ck_assert_msg(!strstr(log, want), "the ID stands for the user in:\n%s", log);
+        free(id);
+        ak_secret_free(secret);
+        ak_client_close(c);
+        harness_stop(&local);
+}
+END_TEST
+
+/* libfaketime (Debian's libfaketime, from the faketime package that
+ * tools/install-deps installs), wherever the architecture put it. */
+static bool find_libfaketime(char *buf, size_t n) {
+        glob_t g;
+        bool found = glob("/usr/lib/*/faketime/libfaketime.so.1", 0, NULL, &g) == 0 && g.gl_pathc > 0;
+        if (found)
+                snprintf(buf, n, "%s", g.gl_pathv[0]);
+        globfree(&g);
+        return found;
+}
+
+static void write_text(const char *path, const char *text) {
+        FILE *f = fopen(path, "we");
+        ck_assert_ptr_nonnull(f);
+        fputs(text, f);
+        ck_assert_int_eq(fclose(f), 0);
+}
+
+START_TEST(test_wall_clock_step_does_not_lock_out) {
+        /* The daemon's wall clock is set back an hour after a failure, as
+         * an administrator or NTP might, without touching this machine's:
+         * the daemon runs under libfaketime, which reads the offset from a
+         * file at every call, and leaves CLOCK_MONOTONIC alone as a real
+         * step would.  (A time namespace cannot do it: it offsets only the
+         * monotonic and boot-time clocks.) */
+        char lib[PATH_MAX], offset[PATH_MAX + 16];
+        ck_assert_msg(find_libfaketime(lib, sizeof(lib)),
+                      "libfaketime is missing: install the faketime package (tools/install-deps)");
+        harness local;
+        memset(&local, 0, sizeof(local));
+        harness_prepare(&local);
+        write_text(local.config_path, "RateLimitBurst = 1\nRateLimitInterval = 1s\n");
+        snprintf(offset, sizeof(offset), "%s/faketime", local.dir);
+        write_text(offset, "+0\n");
+        harness_start_bus(&local);
+        setenv("LD_PRELOAD", lib, 1);
+        setenv("FAKETIME_TIMESTAMP_FILE", offset, 1);
+        setenv("FAKETIME_NO_CACHE", "1", 1);
+        setenv("FAKETIME_DONT_FAKE_MONOTONIC", "1", 1);
+        harness_start_daemon(&local, NULL);
+        wait_for_private_socket(&local);
+        unsetenv("LD_PRELOAD");
+        unsetenv("FAKETIME_TIMESTAMP_FILE");
+        unsetenv("FAKETIME_NO_CACHE");
+        unsetenv("FAKETIME_DONT_FAKE_MONOTONIC");
+
+        ak_client *c = NULL;
+        char *id, *secret, wrong[AK_SECRET_LEN + 1];
+        ck_assert_int_eq(ak_client_open(NULL, local.private_socket, 5000, &c), 0);
+        ck_assert_int_eq(ak_create_key(c, &(ak_create_options){ .name = "clock" }, &id, &secret), 0);
+        ck_assert_int_eq(ak_secret_generate(wrong), 0);
+        ak_auth_request req = { .user = "root", .service = "sshd", .rhost = "192.0.2.9" };
+        ak_auth_result *res;
+        ck_assert_int_eq(ak_authenticate(c, id, wrong, &req, &res), -EKEYREJECTED);
+        ck_assert_int_eq(ak_authenticate(c, id, secret, &req, &res), -EBUSY);
+        /* The wall clock goes back an hour; one interval passes. */
+        write_text(offset, "-1h\n");
+        usleep(1200 * 1000);
+        int r = ak_authenticate(c, id, secret, &req, &res);
+        ck_assert_msg(r == 0, "the right secret after the interval: %s: %s", ak_strerror(r),
+                      strempty(ak_client_last_error(c)));
+        ak_auth_result_free(res);
+        /* The daemon did see the step: the login is recorded an hour back. */
+        ak_key *k;
+        ck_assert_int_eq(ak_get_key(c, id, &k), 0);
+        ck_assert_uint_lt(k->last_used_at, now_usec() - 3000 * USEC_PER_SEC);
+        ak_key_free(k);
         free(id);
         ak_secret_free(secret);
         ak_client_close(c);
@@ -593,6 +874,15 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_records_survive_restart);
         tcase_add_test(tc, test_logins_survive_bus_restart);
         tcase_add_test(tc, test_guessing_is_rate_limited);
+        suite_add_tcase(s, tc);
+
+        /* Each starts a daemon of its own. */
+        tc = tcase_create("guessing");
+        tcase_set_timeout(tc, 60);
+        tcase_add_test(tc, test_untrusted_user_is_one_source);
+        tcase_add_test(tc, test_local_guesser_does_not_lock_out_others);
+        tcase_add_test(tc, test_audit_names_owner_of_keyid_login);
+        tcase_add_test(tc, test_wall_clock_step_does_not_lock_out);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -95,9 +95,9 @@ START_TEST(test_written_call_reads_back_in_libdbus) {
         ck_assert_str_eq(id, ID);
         ck_assert_str_eq(secret, SECRET);
         auth_request q = {};
-        dict_field f[6];
+        dict_field f[AUTH_REQUEST_FIELDS];
         auth_request_fields(&q, f);
-        ck_assert_int_eq(dict_read(&it, f, 6, true, &bad, &reason), 0);
+        ck_assert_int_eq(dict_read(&it, f, AUTH_REQUEST_FIELDS, true, &bad, &reason), 0);
         ck_assert_str_eq(q.user, "älice");
         ck_assert_str_eq(q.service, "sshd");
         ck_assert_str_eq(q.rhost, "192.0.2.7");
@@ -175,9 +175,9 @@ START_TEST(test_libdbus_call_reads_in_wire) {
         ck_assert_int_eq(wire_get_string(&body, &secret), 0);
         ck_assert_str_eq(secret, SECRET);
         auth_request q = {};
-        dict_field f[6];
+        dict_field f[AUTH_REQUEST_FIELDS];
         auth_request_fields(&q, f);
-        ck_assert_int_eq(wire_get_dict(&body, f, 6, true, &bad, &reason), 0);
+        ck_assert_int_eq(wire_get_dict(&body, f, AUTH_REQUEST_FIELDS, true, &bad, &reason), 0);
         ck_assert(wire_at_end(&body));
         ck_assert_str_eq(q.user, "root");
         ck_assert_str_eq(q.scopes[0], "x");
@@ -209,7 +209,7 @@ START_TEST(test_dict_rules_match_dict_read) {
                 marshal(msg, &m, &len);
                 const char *s, *bad, *reason;
                 auth_request q = {};
-                dict_field f[6];
+                dict_field f[AUTH_REQUEST_FIELDS];
                 int r = read_call((uint8_t *) m, (size_t) len, &q, &s, &s, &bad, &reason);
                 ck_assert_int_eq(r, cases[i].wire);
                 if (r == -EINVAL) {
@@ -223,7 +223,7 @@ START_TEST(test_dict_rules_match_dict_read) {
                 ck_assert(dbus_message_iter_init(msg, &it));
                 dbus_message_iter_next(&it);
                 dbus_message_iter_next(&it);
-                ck_assert_int_eq(dict_read(&it, f, 6, true, &bad, &reason), cases[i].libdbus);
+                ck_assert_int_eq(dict_read(&it, f, AUTH_REQUEST_FIELDS, true, &bad, &reason), cases[i].libdbus);
                 ck_assert_str_eq(bad, cases[i].key);
                 ck_assert_str_eq(reason, cases[i].reason);
                 auth_request_clear(&q);
@@ -239,10 +239,10 @@ START_TEST(test_dict_rules_match_dict_read) {
         ck_assert_int_eq(w.error, 0);
         wire_reader r = { .buf = w.buf, .len = w.len };
         auth_request q = {};
-        dict_field f[6];
+        dict_field f[AUTH_REQUEST_FIELDS];
         const char *bad, *reason;
         auth_request_fields(&q, f);
-        ck_assert_int_eq(wire_get_dict(&r, f, 6, true, &bad, &reason), -EINVAL);
+        ck_assert_int_eq(wire_get_dict(&r, f, AUTH_REQUEST_FIELDS, true, &bad, &reason), -EINVAL);
         ck_assert_str_eq(reason, "is given more than once");
         auth_request_clear(&q);
         /* Unknown keys are skipped when not strict, and their values still
@@ -253,7 +253,7 @@ START_TEST(test_dict_rules_match_dict_read) {
         wire_put_dict(&w, unknown, 2);
         r = (wire_reader){ .buf = w.buf, .len = w.len };
         auth_request_fields(&q, f);
-        ck_assert_int_eq(wire_get_dict(&r, f, 6, false, &bad, &reason), 0);
+        ck_assert_int_eq(wire_get_dict(&r, f, AUTH_REQUEST_FIELDS, false, &bad, &reason), 0);
         ck_assert_str_eq(q.user, "a");
         auth_request_clear(&q);
         wire_writer_done(&w);
