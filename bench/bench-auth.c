@@ -7,6 +7,7 @@
  *   bench-auth (--socket PATH | --bus ADDRESS) [--clients K]
  *              [--seconds T | --count N] [--op auth|ping|echo|connect|list|create|update]
  *              [--creds FILE] [--user NAME] [--service NAME] [--label TEXT]
+ *              [--refusals-ok]
  *
  * Operations:
  *   auth    Authenticate with the credentials of FILE ("ID:SECRET" lines),
@@ -27,7 +28,10 @@
  *           starting at line i): a durable change each, the churn that
  *           must not slow logins down
  *
- * One line of key=value figures on stdout; exit 1 if any call failed.
+ * One line of key=value figures on stdout; exit 1 if any call failed,
+ * except with --refusals-ok, where calls refused as rate limited are
+ * counted (refused=N) and the clients go on: a flood as a user would send
+ * it.
  * Clients are threads: a client handle is never shared between them.
  */
 #include <dbus/dbus.h>
@@ -53,6 +57,7 @@ typedef enum op { OP_AUTH, OP_PING, OP_ECHO, OP_CONNECT, OP_LIST, OP_CREATE, OP_
 
 static struct {
         const char *socket_path, *bus, *user, *service, *label;
+        bool refusals_ok;
         op op;
         unsigned clients;
         double seconds;
@@ -66,7 +71,7 @@ typedef struct client {
         pthread_t thread;
         double *lat; /* seconds */
         size_t n, cap;
-        unsigned long errors;
+        unsigned long errors, refused;
         int first_error;
         char message[256];
 } client;
@@ -198,6 +203,10 @@ static int do_one(ak_client *ak, peer_conn *raw, int echo_fd, client *cl, size_t
                 break;
         }
         }
+        if (r == -EBUSY && cfg.refusals_ok) {
+                cl->refused++;
+                return 0;
+        }
         if (r < 0)
                 note_error(cl, r, ak_client_last_error(ak));
         return r;
@@ -285,7 +294,7 @@ int main(int argc, char **argv) {
                 { "count", required_argument, NULL, 'n' },   { "op", required_argument, NULL, 'o' },
                 { "creds", required_argument, NULL, 'c' },   { "user", required_argument, NULL, 'u' },
                 { "service", required_argument, NULL, 's' }, { "label", required_argument, NULL, 'l' },
-                {},
+                { "refusals-ok", no_argument, NULL, 'R' },   {},
         };
         const char *creds_path = NULL, *op_name = "auth";
         int c;
@@ -294,6 +303,9 @@ int main(int argc, char **argv) {
                 switch (c) {
                 case 'S':
                         cfg.socket_path = optarg;
+                        break;
+                case 'R':
+                        cfg.refusals_ok = true;
                         break;
                 case 'B':
                         cfg.bus = optarg;
@@ -324,7 +336,7 @@ int main(int argc, char **argv) {
                         break;
                 default:
                         fprintf(stderr, "usage: bench-auth (--socket PATH | --bus ADDRESS) [--clients K] "
-                                        "[--seconds T | --count N] [--op auth|ping|echo|connect|list|create|update] [--creds FILE]\n");
+                                        "[--seconds T | --count N] [--op auth|ping|echo|connect|list|create|update] [--creds FILE] [--refusals-ok]\n");
                         return 2;
                 }
         }
@@ -372,10 +384,11 @@ int main(int argc, char **argv) {
         double elapsed = now_s() - t_start;
 
         size_t total = 0;
-        unsigned long errors = 0;
+        unsigned long errors = 0, refused = 0;
         for (unsigned i = 0; i < cfg.clients; i++) {
                 total += cl[i].n;
                 errors += cl[i].errors;
+                refused += cl[i].refused;
         }
         double *all = malloc((total ? total : 1) * sizeof(double)), sum = 0;
         size_t k = 0;
@@ -386,9 +399,9 @@ int main(int argc, char **argv) {
                 }
         qsort(all, total, sizeof(double), cmp_double);
         printf("op=%s label=%s clients=%u n=%zu secs=%.2f rate=%.0f p50_us=%.1f p99_us=%.1f mean_us=%.1f "
-               "errors=%lu\n",
+               "errors=%lu refused=%lu\n",
                op_name, cfg.label, cfg.clients, total, elapsed, (double) total / elapsed, pct(all, total, 0.5) * 1e6,
-               pct(all, total, 0.99) * 1e6, total ? sum / (double) total * 1e6 : 0, errors);
+               pct(all, total, 0.99) * 1e6, total ? sum / (double) total * 1e6 : 0, errors, refused);
         for (unsigned i = 0; i < cfg.clients; i++)
                 if (cl[i].errors) {
                         fprintf(stderr, "bench-auth: client %u: %lu error(s), first: %s (%s)\n", i, cl[i].errors,
