@@ -1204,6 +1204,101 @@ START_TEST(test_unfinished_messages_are_bounded) {
 }
 END_TEST
 
+/* ---- where the daemon's log goes ---- */
+
+/* A child that copies every datagram sent to /dev/log (see
+ * capture_syslog(): in this test process's mount namespace, which the
+ * daemon started after it shares) to path, a line each, so that the
+ * daemon's syslog() never waits on a full socket. */
+static pid_t syslog_copier(int s, const char *path) {
+        fflush(NULL);
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                int out = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+                char buf[4096];
+                ssize_t n;
+                (void) fcntl(s, F_SETFL, 0);
+                while ((n = recv(s, buf, sizeof(buf) - 1, 0)) >= 0) {
+                        buf[n++] = '\n';
+                        (void) !write(out, buf, (size_t) n);
+                }
+                _exit(0);
+        }
+        return pid;
+}
+
+/* The syslog facility of the first line of log with needle in it, or -1. */
+static int facility_of(const char *log, const char *needle) {
+        const char *p = log ? strstr(log, needle) : NULL;
+        if (!p)
+                return -1;
+        while (p > log && p[-1] != '\n')
+                p--;
+        return *p == '<' ? (int) (strtol(p + 1, NULL, 10) & LOG_FACMASK) : -1;
+}
+
+static void wrong_login(void) {
+        ak_client *c = NULL;
+        ak_auth_result *res = NULL;
+        char wrong[AK_SECRET_LEN + 1];
+        ak_auth_request req = { .user = "bin", .service = "syslog-test" };
+        ck_assert_int_eq(ak_secret_generate(wrong), 0);
+        ck_assert_int_eq(ak_client_open(NULL, h.private_socket, 2000, &c), 0);
+        ck_assert_int_eq(ak_authenticate(c, "AKAAAAAAAAAAAAAAAAAA", wrong, &req, &res), -EKEYREJECTED);
+        ak_client_close(c);
+}
+
+START_TEST(test_daemon_logs_to_syslog) {
+        char path[PATH_MAX + 16];
+        snprintf(path, sizeof(path), "%s/syslog", h.dir);
+        int s = capture_syslog();
+        pid_t copier = syslog_copier(s, path);
+
+        /* Standard error is a file, whatever JOURNAL_STREAM says: the audit
+         * line goes to syslog with facility authpriv (auth.log), the others
+         * with facility daemon, each "accesskeyd[PID]: ", and to stderr. */
+        ck_assert_int_eq(setenv("JOURNAL_STREAM", "8:12345", 1), 0);
+        harness_stop_daemon(&h);
+        harness_start_daemon(&h, NULL);
+        wrong_login();
+        usleep(300000);
+        _cleanup_(freep) char *log = harness_read_file(path);
+        char tag[64];
+        snprintf(tag, sizeof(tag), "accesskeyd[%d]: ", (int) h.daemon_pid);
+        ck_assert_msg(log && strstr(log, tag), "no line of accesskeyd in syslog: %s", log ? log : "");
+        ck_assert_int_eq(facility_of(log, "auth: key="), LOG_AUTHPRIV);
+        ck_assert_int_eq(facility_of(log, "on the private socket"), LOG_DAEMON);
+        _cleanup_(freep) char *err = harness_read_file(h.daemon_log);
+        ck_assert_ptr_nonnull(strstr(err, "accesskeyd: notice: auth: key="));
+
+        /* Standard error is the journal (JOURNAL_STREAM names it): nothing
+         * goes to syslog, and the lines carry their priority for the
+         * journal. */
+        struct stat st;
+        char stream[64];
+        ck_assert_int_eq(stat(h.daemon_log, &st), 0);
+        snprintf(stream, sizeof(stream), "%llu:%llu", (unsigned long long) st.st_dev,
+                 (unsigned long long) st.st_ino);
+        ck_assert_int_eq(setenv("JOURNAL_STREAM", stream, 1), 0);
+        harness_stop_daemon(&h);
+        ck_assert_int_eq(truncate(path, 0), 0);
+        harness_start_daemon(&h, NULL);
+        wrong_login();
+        usleep(300000);
+        _cleanup_(freep) char *none = harness_read_file(path);
+        ck_assert_msg(none && !*none, "syslog got lines with stderr the journal: %s", none ? none : "");
+        _cleanup_(freep) char *err2 = harness_read_file(h.daemon_log);
+        char want[32];
+        snprintf(want, sizeof(want), "<%d>auth: key=", LOG_AUTHPRIV | LOG_NOTICE);
+        ck_assert_msg(strstr(err2, want), "no %s in %s", want, err2);
+        unsetenv("JOURNAL_STREAM");
+        kill(copier, SIGKILL);
+        waitpid(copier, NULL, 0);
+        close(s);
+}
+END_TEST
+
 static Suite *suite(void) {
         Suite *s = suite_create("security");
         TCase *tc = tcase_create("security");
@@ -1224,6 +1319,7 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_unfinished_message_is_dropped);
         tcase_add_test(tc, test_unread_replies_are_dropped);
         tcase_add_test(tc, test_unfinished_messages_are_bounded);
+        tcase_add_test(tc, test_daemon_logs_to_syslog);
         suite_add_tcase(s, tc);
         return s;
 }
