@@ -583,10 +583,11 @@ static bool settle(peer *e, int r) {
         if (r == -E2BIG)
                 peer_warning(p, "a client of UID %u does not read its replies; dropped", e->uid);
         else if (r == -ENOBUFS)
-                peer_warning(p,
-                             "clients other than root hold %zu KiB in unfinished messages and unread "
-                             "replies (at most %d KiB); dropped one of UID %u",
-                             p->held / 1024, PRIVATE_MAX_HELD / 1024, e->uid);
+                peer_warning(
+                        p,
+                        "clients other than root hold %zu KiB in unfinished messages and unread "
+                        "replies (at most %d KiB); dropped one of UID %u",
+                        p->held / 1024, PRIVATE_MAX_HELD / 1024, e->uid);
         else if (r < 0)
                 /* What this turn answered before the failure still goes
                  * out, as far as the socket takes it (a login decided and
@@ -747,8 +748,9 @@ void private_expire(private_server *p) {
                                      e->in_len - e->in_off);
                         drop(p, e);
                 } else if (e->unsent_since && now - e->unsent_since > PEER_MESSAGE_DEADLINE) {
-                        peer_warning(p, "a client of UID %u did not take its replies for %d s; dropped",
-                                     e->uid, (int) (PEER_MESSAGE_DEADLINE / USEC_PER_SEC));
+                        peer_warning(
+                                p, "a client of UID %u did not take its replies for %d s; dropped",
+                                e->uid, (int) (PEER_MESSAGE_DEADLINE / USEC_PER_SEC));
                         drop(p, e);
                 } else
                         i++;

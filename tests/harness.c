@@ -352,7 +352,8 @@ static const char *runnable_by_others(const char *path, char *buf, size_t n) {
 int harness_run(const char *const *argv, uid_t uid, gid_t gid, const char *input, char **ret_stdout,
                 char **ret_stderr) {
         char exe[PATH_MAX];
-        const char *prog = uid == (uid_t) -1 ? argv[0] : runnable_by_others(argv[0], exe, sizeof(exe));
+        const char *prog =
+                uid == (uid_t) -1 ? argv[0] : runnable_by_others(argv[0], exe, sizeof(exe));
         char outp[] = "/tmp/accesskey-out-XXXXXX", errp[] = "/tmp/accesskey-err-XXXXXX";
         int out = mkstemp(outp), err = mkstemp(errp);
         ck_assert(out >= 0 && err >= 0);
