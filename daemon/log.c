@@ -4,10 +4,12 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 static bool debug_on;
+static bool to_journal, to_syslog;
 
 void log_set_debug(bool on) {
         debug_on = on;
@@ -17,29 +19,60 @@ bool log_get_debug(void) {
         return debug_on;
 }
 
+/* Whether standard error is the journal's stream: systemd sets
+ * JOURNAL_STREAM to its "DEV:INODE", which holds only as long as nobody
+ * redirected stderr (a variable inherited from a shell started under
+ * systemd, or 2>file, does not make a file the journal). */
+static bool stderr_is_journal(void) {
+        const char *e = getenv("JOURNAL_STREAM");
+        unsigned long long dev, ino;
+        struct stat st;
+        char end;
+
+        if (!e || sscanf(e, "%llu:%llu%c", &dev, &ino, &end) != 2 || fstat(STDERR_FILENO, &st) < 0)
+                return false;
+        return st.st_dev == (dev_t) dev && st.st_ino == (ino_t) ino;
+}
+
+void log_open(void) {
+        to_journal = stderr_is_journal();
+        /* Without the journal, audit lines reach /var/log/auth.log only
+         * through syslog (the daemon is its own program: openlog() is
+         * right here, unlike in the PAM module). */
+        to_syslog = !to_journal;
+        if (to_syslog)
+                openlog("accesskeyd", LOG_PID, LOG_DAEMON);
+}
+
 void log_msg(int priority, const char *fmt, ...) {
         static const char *const names[] = { "emerg", "alert", "crit", "error",
                                              "warning", "notice", "info", "debug" };
         char line[2048];
-        int n;
+        int n, m;
         va_list ap;
 
         if ((priority & LOG_PRIMASK) == LOG_DEBUG && !debug_on)
                 return;
         /* Under systemd, "<N>" lets the journal record the priority and
          * the facility (authpriv for logins). */
-        if (getenv("JOURNAL_STREAM"))
+        if (to_journal)
                 n = snprintf(line, sizeof(line), "<%d>", priority);
         else
                 n = snprintf(line, sizeof(line), "accesskeyd: %s: ", names[priority & LOG_PRIMASK]);
         va_start(ap, fmt);
-        n += vsnprintf(line + n, sizeof(line) - (size_t) n - 1, fmt, ap);
+        m = vsnprintf(line + n, sizeof(line) - (size_t) n - 1, fmt, ap);
         va_end(ap);
+        if (to_syslog)
+                /* The facility in priority when given (authpriv), else
+                 * openlog()'s (daemon). */
+                syslog(priority, "%s", line + n);
+        n += m;
         if (n > (int) sizeof(line) - 2)
                 n = (int) sizeof(line) - 2;
         line[n++] = '\n';
         /* One write per line: lines of concurrent writers never interleave,
-         * and a login costs one system call for its audit record. */
+         * and a login costs one system call for its audit record.  Also
+         * beside syslog: tests and foreground runs read it. */
         ssize_t k = write(STDERR_FILENO, line, (size_t) n);
         (void) k;
 }

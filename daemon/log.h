@@ -1,11 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Daemon logging: to stderr (the journal, under systemd), with syslog
- * priority prefixes when stderr is the journal.  Never give it a secret. */
+/* Daemon logging: to stderr, with syslog priority prefixes when stderr is
+ * the journal; when it is not, to syslog as well (ident accesskeyd,
+ * facility daemon, authpriv for the audit lines).  Never give it a
+ * secret. */
 #pragma once
 
 #include <stdbool.h>
 #include <syslog.h>
 
+/* Decides where lines go (the journal, or syslog and stderr); before it,
+ * stderr only. */
+void log_open(void);
 void log_set_debug(bool on);
 bool log_get_debug(void);
 void log_msg(int priority, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

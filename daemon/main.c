@@ -204,6 +204,7 @@ int main(int argc, char **argv) {
         if (parse_args(argc, argv, &o) < 0)
                 return 2;
         opts = &o;
+        log_open();
         log_set_debug(o.debug);
         umask(0077);
         /* Secrets pass through this process: no core dumps, no ptrace by

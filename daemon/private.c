@@ -36,6 +36,20 @@
 #define PEER_MAX_OUTGOING (1024 * 1024)
 /* A connection must finish the EXTERNAL handshake within this. */
 #define PEER_AUTH_DEADLINE (5 * USEC_PER_SEC)
+/* A message, once begun, must arrive whole within this, and replies must
+ * be taken within it: a client writes a request in one go and reads its
+ * answer at once, and one that stops half-way would otherwise hold its
+ * buffers (up to a megabyte each way) for as long as it keeps the
+ * connection open. */
+#define PEER_MESSAGE_DEADLINE (5 * USEC_PER_SEC)
+/* What the input and output buffers of UIDs other than root hold beyond
+ * PEER_KEEP_BUFFER each, all connections together: within the deadlines,
+ * many UIDs (subordinate ones too) with 64 connections each could
+ * otherwise make us hold a gigabyte.  Requests fit in PEER_KEEP_BUFFER, so
+ * only a client sending more, or not reading its replies, draws on it;
+ * root's connections (sshd, su, login) do not, and are served whatever
+ * others hold. */
+#define PRIVATE_MAX_HELD (16 * 1024 * 1024)
 /* Connections one non-root UID may hold; root (sshd, su, login) serves
  * every user and is bounded by PRIVATE_MAX_CONNECTIONS alone. */
 #define PEER_MAX_PER_UID 64
@@ -55,8 +69,9 @@
  * users, with however many UIDs (subordinate ones included), cannot shut
  * logins out. */
 #define PRIVATE_ROOT_RESERVE 256
-/* An input buffer this large is given back once empty. */
-#define PEER_KEEP_BUFFER 65536
+/* What a buffer starts with and keeps; a larger one is given back once
+ * empty. */
+#define PEER_KEEP_BUFFER 4096
 
 typedef enum peer_state {
         PEER_NUL,  /* waiting for the credentials byte */
@@ -70,6 +85,9 @@ typedef struct peer {
         int fd;
         uint32_t uid; /* SO_PEERCRED at accept: the caller, for every call */
         uint64_t accepted_at;
+        uint64_t partial_since; /* a message is unfinished since; 0: none */
+        uint64_t unsent_since;  /* replies wait for the peer since; 0: none */
+        size_t charged;         /* this peer's part of private_server.held */
         peer_state state;
         bool ok_sent, want_data;
         unsigned tries, lines;
@@ -93,6 +111,7 @@ struct private_server {
         bool paused; /* out of descriptors: not accepting until the next expire */
         uint64_t warned_at;
         unsigned suppressed; /* warnings not logged since warned_at */
+        size_t held;         /* buffers of non-root peers past PEER_KEEP_BUFFER */
         char guid[33];
         peer **peers;
         size_t n_peers;
@@ -112,6 +131,7 @@ static void peer_free(peer *e) {
 }
 
 static void drop(private_server *p, peer *e) {
+        p->held -= e->charged;
         for (size_t i = 0; i < p->n_peers; i++)
                 if (p->peers[i] == e) {
                         p->peers[i] = p->peers[--p->n_peers];
@@ -141,13 +161,31 @@ static void drop(private_server *p, peer *e) {
                         (p)->suppressed++;                                                         \
         } while (0)
 
+/* Keeps private_server.held up to date after a buffer of e changed size. */
+static void account(peer *e) {
+        size_t c = 0;
+        if (e->uid != 0)
+                c = (e->in_cap > PEER_KEEP_BUFFER ? e->in_cap - PEER_KEEP_BUFFER : 0) +
+                    (e->out_cap > PEER_KEEP_BUFFER ? e->out_cap - PEER_KEEP_BUFFER : 0);
+        e->srv->held = e->srv->held - e->charged + c;
+        e->charged = c;
+}
+
+/* Whether e, not root, is to be dropped rather than served more, because
+ * the clients other than root hold more than PRIVATE_MAX_HELD and e some
+ * of it (or replies it has not taken yet). */
+static bool over_budget(const peer *e) {
+        return e->uid != 0 && e->srv->held > PRIVATE_MAX_HELD &&
+               (e->charged > 0 || e->out_len > e->out_off);
+}
+
 /* Makes room for n more bytes at the end of a buffer of at most max. */
 static int reserve(char **buf, size_t *cap, size_t len, size_t n, size_t max) {
         if (*cap - len >= n)
                 return 0;
         if (len + n > max)
                 return -E2BIG;
-        size_t c = MAX(*cap * 2, MAX(len + n, (size_t) 4096));
+        size_t c = MAX(*cap * 2, MAX(len + n, (size_t) PEER_KEEP_BUFFER));
         c = MIN(c, max);
         char *b = malloc(c);
         if (!b)
@@ -175,6 +213,7 @@ static int queue(peer *e, const void *data, size_t n) {
         if (e->out_len > PEER_MAX_OUTGOING)
                 return -E2BIG;
         int r = reserve(&e->out, &e->out_cap, e->out_len, n, e->out_len + n);
+        account(e);
         if (r < 0)
                 return r;
         memcpy(e->out + e->out_len, data, n);
@@ -222,13 +261,16 @@ static int flush(peer *e) {
         if (e->out_off == e->out_len) {
                 erase_mem(e->out, e->out_len);
                 e->out_off = e->out_len = 0;
+                e->unsent_since = 0;
                 if (e->out_cap > PEER_KEEP_BUFFER) {
                         /* After a large reply (ListKeys): give it back. */
                         free(e->out);
                         e->out = NULL;
                         e->out_cap = 0;
+                        account(e);
                 }
-        }
+        } else if (!e->unsent_since)
+                e->unsent_since = mono_usec();
         uint32_t want = EPOLLIN | (e->out_len ? EPOLLOUT : 0);
         if (want != e->events) {
                 int r = loop_set_fd_events(e->srv->l, e->fd, want);
@@ -259,6 +301,7 @@ static void compact(peer *e) {
                 free(e->in);
                 e->in = NULL;
                 e->in_cap = e->in_len = 0;
+                account(e);
         }
 }
 
@@ -498,6 +541,8 @@ static int process(peer *e, unsigned budget) {
                                 return 0;
                         if (backlogged(e))
                                 return -E2BIG;
+                        if (over_budget(e))
+                                return -ENOBUFS;
                         int r = authenticate_fast(e, in, (size_t) need);
                         if (r != -EBADMSG) {
                                 consume(e, (size_t) need);
@@ -531,11 +576,24 @@ static bool settle(peer *e, int r) {
 
         if (r >= 0) {
                 e->pending = r > 0;
+                /* The deadline of an unfinished message runs from the turn
+                 * that began it: a turn that took a whole message starts
+                 * the next one's. */
+                if (e->in_len == e->in_off || e->pending)
+                        e->partial_since = 0;
+                else if (e->in_off > 0 || !e->partial_since)
+                        e->partial_since = mono_usec();
                 compact(e);
                 r = flush(e);
         }
         if (r == -E2BIG)
                 peer_warning(p, "a client of UID %u does not read its replies; dropped", e->uid);
+        else if (r == -ENOBUFS)
+                peer_warning(
+                        p,
+                        "clients other than root hold %zu KiB in unfinished messages and unread "
+                        "replies (at most %d KiB); dropped one of UID %u",
+                        p->held / 1024, PRIVATE_MAX_HELD / 1024, e->uid);
         else if (r < 0)
                 /* What this turn answered before the failure still goes
                  * out, as far as the socket takes it (a login decided and
@@ -565,9 +623,12 @@ static void on_peer(loop *l, int fd, uint32_t revents, void *userdata) {
                 compact(e);
                 /* Room for a whole message at most: process() takes each
                  * as soon as it is complete. */
-                if ((r = reserve(&e->in, &e->in_cap, e->in_len, 4096,
+                if ((r = reserve(&e->in, &e->in_cap, e->in_len, PEER_KEEP_BUFFER,
                                  PEER_MAX_MESSAGE + PEER_READ_CHUNK)) < 0)
                         r = r == -E2BIG ? -EMSGSIZE : r;
+                account(e);
+                if (r == 0 && over_budget(e))
+                        r = -ENOBUFS;
                 for (; r == 0;) {
                         ssize_t n = recv(fd, e->in + e->in_len,
                                          MIN(e->in_cap - e->in_len, (size_t) PEER_READ_CHUNK),
@@ -698,12 +759,26 @@ void private_expire(private_server *p) {
         if (p && p->paused && loop_set_fd_events(p->l, p->fd, EPOLLIN) == 0)
                 p->paused = false;
         /* Connections that never finished the handshake hold a slot and a
-         * descriptor each: give them a few seconds. */
+         * descriptor each: give them a few seconds; and as long to finish
+         * a message, or to take their replies. */
         for (size_t i = 0; p && i < p->n_peers;) {
                 peer *e = p->peers[i];
                 if (e->state != PEER_OPEN && now - e->accepted_at > PEER_AUTH_DEADLINE)
                         drop(p, e); /* the last entry moved here */
-                else
+                else if (e->state == PEER_OPEN && e->partial_since &&
+                         now - e->partial_since > PEER_MESSAGE_DEADLINE) {
+                        peer_warning(p,
+                                     "a client of UID %u left a message unfinished for %d s (%zu "
+                                     "bytes of it sent); dropped",
+                                     e->uid, (int) (PEER_MESSAGE_DEADLINE / USEC_PER_SEC),
+                                     e->in_len - e->in_off);
+                        drop(p, e);
+                } else if (e->unsent_since && now - e->unsent_since > PEER_MESSAGE_DEADLINE) {
+                        peer_warning(
+                                p, "a client of UID %u did not take its replies for %d s; dropped",
+                                e->uid, (int) (PEER_MESSAGE_DEADLINE / USEC_PER_SEC));
+                        drop(p, e);
+                } else
                         i++;
         }
 }

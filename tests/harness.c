@@ -3,6 +3,7 @@
 #include "util.h"
 
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -272,8 +273,87 @@ static char *drain(int fd) {
         return buf;
 }
 
+/* Programs of the build tree run as other users from a copy that every
+ * user can reach: the checkout may lie below a directory that only root
+ * may enter (a clone in /root, a mktemp -d), where exec() fails with
+ * EACCES for them.  libtool leaves a wrapper script in the build directory
+ * and the program itself in .libs/, linked against the shared libraries in
+ * the top .libs/ (found through LD_LIBRARY_PATH, as the wrapper does): the
+ * copy takes the program and those libraries.  One copy a process, removed
+ * at its exit (Check runs each test in a process of its own). */
+static char others_dir[sizeof("/tmp/accesskey-prog-XXXXXX")];
+static pid_t others_owner;
+
+static void remove_others_dir(void) {
+        if (!others_dir[0] || getpid() != others_owner)
+                return;
+        DIR *d = opendir(others_dir);
+        for (struct dirent *de; d && (de = readdir(d));)
+                (void) unlinkat(dirfd(d), de->d_name, 0);
+        if (d)
+                closedir(d);
+        (void) rmdir(others_dir);
+}
+
+static void copy_file(const char *from, const char *to) {
+        int in = open(from, O_RDONLY | O_CLOEXEC);
+        ck_assert_msg(in >= 0, "cannot read %s: %m", from);
+        int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
+        ck_assert_msg(out >= 0, "cannot create %s: %m", to);
+        char buf[65536];
+        ssize_t k;
+        while ((k = read(in, buf, sizeof(buf))) > 0)
+                ck_assert_int_eq(write(out, buf, (size_t) k), k);
+        ck_assert_int_eq(k, 0);
+        close(in);
+        ck_assert_int_eq(close(out), 0);
+}
+
+/* The path other users can run for path: path itself when it is not in
+ * the build tree, else its copy (made at the first call) in buf. */
+static const char *runnable_by_others(const char *path, char *buf, size_t n) {
+        const char *top = harness_builddir();
+        size_t len = strlen(top);
+        if (strncmp(path, top, len) != 0 || path[len] != '/')
+                return path;
+        if (!others_dir[0] || others_owner != getpid()) {
+                char libs[PATH_MAX], from[PATH_MAX + 256], to[sizeof(others_dir) + 256];
+                snprintf(others_dir, sizeof(others_dir), "/tmp/accesskey-prog-XXXXXX");
+                ck_assert_ptr_nonnull(mkdtemp(others_dir));
+                ck_assert_int_eq(chmod(others_dir, 0755), 0);
+                if (!others_owner)
+                        atexit(remove_others_dir);
+                others_owner = getpid();
+                /* libaccesskey.so.0 and any other library of the tree. */
+                snprintf(libs, sizeof(libs), "%s/.libs", top);
+                DIR *d = opendir(libs);
+                for (struct dirent *de; d && (de = readdir(d));) {
+                        if (!strstr(de->d_name, ".so"))
+                                continue;
+                        snprintf(from, sizeof(from), "%s/%s", libs, de->d_name);
+                        snprintf(to, sizeof(to), "%s/%s", others_dir, de->d_name);
+                        copy_file(from, to);
+                }
+                if (d)
+                        closedir(d);
+        }
+        const char *base = strrchr(path, '/') + 1;
+        char real[PATH_MAX + 8];
+        /* A libtool wrapper's program, or the program itself. */
+        snprintf(real, sizeof(real), "%.*s.libs/%s", (int) (base - path), path, base);
+        if (access(real, X_OK) < 0)
+                snprintf(real, sizeof(real), "%s", path);
+        snprintf(buf, n, "%s/%s", others_dir, base);
+        if (access(buf, X_OK) < 0)
+                copy_file(real, buf);
+        return buf;
+}
+
 int harness_run(const char *const *argv, uid_t uid, gid_t gid, const char *input, char **ret_stdout,
                 char **ret_stderr) {
+        char exe[PATH_MAX];
+        const char *prog =
+                uid == (uid_t) -1 ? argv[0] : runnable_by_others(argv[0], exe, sizeof(exe));
         char outp[] = "/tmp/accesskey-out-XXXXXX", errp[] = "/tmp/accesskey-err-XXXXXX";
         int out = mkstemp(outp), err = mkstemp(errp);
         ck_assert(out >= 0 && err >= 0);
@@ -299,9 +379,12 @@ int harness_run(const char *const *argv, uid_t uid, gid_t gid, const char *input
                         args[n++] = u;
                         args[n++] = g;
                         args[n++] = "--clear-groups";
-                        for (size_t i = 0; argv[i] && n < ELEMENTSOF(args) - 1; i++)
+                        args[n++] = prog;
+                        for (size_t i = 1; argv[i] && n < ELEMENTSOF(args) - 1; i++)
                                 args[n++] = argv[i];
                         args[n] = NULL;
+                        if (prog != argv[0])
+                                (void) setenv("LD_LIBRARY_PATH", others_dir, 1);
                         execvp("setpriv", (char *const *) args);
                 } else
                         execv(argv[0], (char *const *) argv);

@@ -50,7 +50,9 @@ int harness_stop_daemon(harness *h);
 void harness_stop(harness *h);
 
 /* Runs argv (argv[0] a path) as uid/gid (uid == (uid_t)-1: as we are),
- * with stdin from `input` (NULL: /dev/null).  Captured stdout/stderr are
+ * with stdin from `input` (NULL: /dev/null).  A program of the build tree
+ * run as another user runs from a copy in a directory every user can
+ * enter, with the tree's libraries, wherever the checkout is.  Captured stdout/stderr are
  * returned NUL-terminated when ret_* are non-NULL.  Returns the exit code,
  * or 128+signal. */
 int harness_run(const char *const *argv, uid_t uid, gid_t gid, const char *input, char **ret_stdout,

@@ -9,6 +9,7 @@
 #include <dbus/dbus.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -1027,6 +1028,277 @@ START_TEST(test_untrusted_rhost) {
 }
 END_TEST
 
+/* ---- what a client can make the daemon hold (issue 13) ---- */
+
+static long anon_kib(pid_t pid) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        _cleanup_(freep) char *s = harness_read_file(path);
+        char *p = s ? strstr(s, "RssAnon:") : NULL;
+        return p ? strtol(p + 8, NULL, 10) : -1;
+}
+
+/* A raw connection past the handshake, as whoever we are. */
+static int raw_peer_as_self(void) {
+        int fd = raw_connect();
+        char digits[16], hello[64], ok[64];
+        int n = snprintf(digits, sizeof(digits), "%u", (unsigned) geteuid());
+        int k = snprintf(hello, sizeof(hello), "%cAUTH EXTERNAL ", 0);
+        for (int i = 0; i < n; i++)
+                k += snprintf(hello + k, sizeof(hello) - (size_t) k, "%02x", digits[i]);
+        k += snprintf(hello + k, sizeof(hello) - (size_t) k, "\r\nBEGIN\r\n");
+        if (send(fd, hello, (size_t) k, MSG_NOSIGNAL) != k || read(fd, ok, sizeof(ok)) < 3 || memcmp(ok, "OK ", 3)) {
+                close(fd);
+                return -1;
+        }
+        return fd;
+}
+
+/* The first size - 1 bytes of a method call of size bytes: its fixed
+ * header says how long it is. */
+static char *partial_message(size_t size) {
+        char *m = calloc(1, size);
+        ck_assert_ptr_nonnull(m);
+        uint32_t fixed[4] = { 0, (uint32_t) size - 16, 1, 0 };
+        memcpy(fixed, "l\1\0\1", 4);
+        memcpy(m, fixed, sizeof(fixed));
+        return m;
+}
+
+/* Seconds until the daemon closes fd (which we do not read from), or -1
+ * when it is still open after 10 s. */
+static double seconds_until_closed(int fd) {
+        uint64_t t0 = mono_usec();
+        while (mono_usec() - t0 < 10 * USEC_PER_SEC) {
+                struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+                if (poll(&p, 1, 100) > 0 && (p.revents & (POLLHUP | POLLRDHUP)))
+                        return (double) (mono_usec() - t0) / USEC_PER_SEC;
+        }
+        return -1;
+}
+
+START_TEST(test_unfinished_message_is_dropped) {
+        /* Half a message, and nothing more: the connection is closed after
+         * 5 s (it held its buffer for as long as it stayed open). */
+        int fd = raw_peer();
+        _cleanup_(freep) char *m = partial_message(1000);
+        ck_assert_int_eq(send(fd, m, 500, MSG_NOSIGNAL), 500);
+        double t = seconds_until_closed(fd);
+        ck_assert_msg(t >= 4 && t < 8, "a connection with an unfinished message closed after %.1f s", t);
+        close(fd);
+        _cleanup_(freep) char *log = harness_read_file(h.daemon_log);
+        ck_assert_ptr_nonnull(strstr(log, "left a message unfinished for 5 s (500 bytes of it sent); dropped"));
+}
+END_TEST
+
+START_TEST(test_unread_replies_are_dropped) {
+        /* Calls whose answers (600 KB of them) are never read: once the
+         * socket is full the rest wait in the daemon, which closes the
+         * connection after 5 s rather than keep them. */
+        DBusMessage *call = dbus_message_new_method_call(NULL, "/org/accesskey/KeyStore1",
+                                                         DBUS_INTERFACE_INTROSPECTABLE, "Introspect");
+        DBusConnection *pc = peer_connect();
+        DBusError err = DBUS_ERROR_INIT;
+        DBusMessage *reply = dbus_connection_send_with_reply_and_block(pc, call, 2000, &err);
+        ck_assert_ptr_nonnull(reply);
+        char *one, *answer;
+        int len, answer_len;
+        ck_assert(dbus_message_marshal(reply, &answer, &answer_len));
+        DBusMessage *again = dbus_message_copy(call);
+        dbus_message_set_serial(again, 1);
+        ck_assert(dbus_message_marshal(again, &one, &len));
+        dbus_message_unref(again);
+        size_t total = 600 * 1000 / (size_t) answer_len * (size_t) len;
+        char *all = malloc(total);
+        for (size_t i = 0; i < total; i += (size_t) len)
+                memcpy(all + i, one, (size_t) len);
+        int fd = raw_peer();
+        ck_assert_int_eq(send(fd, all, total, MSG_NOSIGNAL), (ssize_t) total);
+        double t = seconds_until_closed(fd);
+        ck_assert_msg(t >= 4 && t < 8, "a connection that does not read closed after %.1f s", t);
+        close(fd);
+        _cleanup_(freep) char *log = harness_read_file(h.daemon_log);
+        ck_assert_ptr_nonnull(strstr(log, "did not take its replies for 5 s; dropped"));
+        free(all);
+        dbus_free(one);
+        dbus_free(answer);
+        dbus_message_unref(reply);
+        dbus_message_unref(call);
+        dbus_connection_close(pc);
+        dbus_connection_unref(pc);
+}
+END_TEST
+
+START_TEST(test_unfinished_messages_are_bounded) {
+        /* Three users hold 30 connections each, each with a 1 MiB message
+         * but its last byte: 90 MiB if the daemon kept them all (16 UIDs
+         * made it a gigabyte).  What users hold together is bounded, and
+         * root is served meanwhile. */
+        static const uid_t uids[] = { HARNESS_UID_NOBODY, HARNESS_UID_THIRD, UID_SYS };
+        enum { CONNS = 30, SIZE = 1024 * 1024 };
+        _cleanup_(freep) char *m = partial_message(SIZE);
+        pid_t pids[ELEMENTSOF(uids)];
+        int done[2], quit[2];
+        long anon0 = anon_kib(h.daemon_pid);
+
+        ck_assert_int_eq(pipe2(done, O_CLOEXEC), 0);
+        ck_assert_int_eq(pipe2(quit, O_CLOEXEC), 0);
+        fflush(NULL);
+        for (size_t u = 0; u < ELEMENTSOF(uids); u++) {
+                pids[u] = fork();
+                ck_assert_int_ge(pids[u], 0);
+                if (pids[u] == 0) {
+                        uid_t uid = uids[u];
+                        int fds[CONNS];
+                        char sent = 0, b;
+                        close(quit[1]);
+                        close(done[0]);
+                        if (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0)
+                                _exit(100);
+                        for (int i = 0; i < CONNS; i++) {
+                                struct timeval tv = { .tv_sec = 5 };
+                                fds[i] = raw_peer_as_self();
+                                if (fds[i] >= 0 &&
+                                    setsockopt(fds[i], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == 0 &&
+                                    send(fds[i], m, SIZE - 1, MSG_NOSIGNAL) == SIZE - 1)
+                                        sent++;
+                        }
+                        (void) !write(done[1], &sent, 1);
+                        (void) !read(quit[0], &b, 1); /* until the parent is done */
+                        _exit(0);
+                }
+        }
+        close(quit[0]);
+        close(done[1]);
+        int sent = 0;
+        for (size_t u = 0; u < ELEMENTSOF(uids); u++) {
+                char n;
+                ck_assert_int_eq(read(done[0], &n, 1), 1);
+                sent += n;
+        }
+        usleep(200000);
+        long anon1 = anon_kib(h.daemon_pid);
+
+        ak_client *c = NULL;
+        ak_summary sum;
+        uint64_t t0 = mono_usec();
+        ck_assert_int_eq(ak_client_open("unix:path=/nonexistent/bus", h.private_socket, 2000, &c), 0);
+        ck_assert_int_eq(ak_get_summary(c, 0, &sum), 0);
+        uint64_t took = mono_usec() - t0;
+        ak_client_close(c);
+        close(quit[1]);
+        for (size_t u = 0; u < ELEMENTSOF(uids); u++)
+                ck_assert_int_eq(waitpid(pids[u], NULL, 0), pids[u]);
+        close(done[0]);
+
+        fprintf(stderr, "%d of %d unfinished 1 MiB messages taken; daemon anonymous memory %ld KiB before, %ld KiB with "
+                        "them; a call of root's meanwhile took %" PRIu64 " us\n",
+                sent, (int) (CONNS * ELEMENTSOF(uids)), anon0, anon1, took);
+        ck_assert_msg(took < USEC_PER_SEC, "root's call took %" PRIu64 " us", took);
+#ifndef __SANITIZE_ADDRESS__
+        ck_assert_msg(anon1 - anon0 < 32 * 1024, "daemon anonymous memory grew from %ld to %ld KiB", anon0, anon1);
+#endif
+        ck_assert_int_lt(sent, 20);
+        _cleanup_(freep) char *log = harness_read_file(h.daemon_log);
+        ck_assert_ptr_nonnull(strstr(log, "clients other than root hold"));
+}
+END_TEST
+
+/* ---- where the daemon's log goes ---- */
+
+/* A child that copies every datagram sent to /dev/log (see
+ * capture_syslog(): in this test process's mount namespace, which the
+ * daemon started after it shares) to path, a line each, so that the
+ * daemon's syslog() never waits on a full socket. */
+static pid_t syslog_copier(int s, const char *path) {
+        fflush(NULL);
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                int out = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+                char buf[4096];
+                ssize_t n;
+                (void) fcntl(s, F_SETFL, 0);
+                while ((n = recv(s, buf, sizeof(buf) - 1, 0)) >= 0) {
+                        buf[n++] = '\n';
+                        (void) !write(out, buf, (size_t) n);
+                }
+                _exit(0);
+        }
+        return pid;
+}
+
+/* The syslog facility of the first line of log with needle in it, or -1. */
+static int facility_of(const char *log, const char *needle) {
+        const char *p = log ? strstr(log, needle) : NULL;
+        if (!p)
+                return -1;
+        while (p > log && p[-1] != '\n')
+                p--;
+        return *p == '<' ? (int) (strtol(p + 1, NULL, 10) & LOG_FACMASK) : -1;
+}
+
+static void wrong_login(void) {
+        ak_client *c = NULL;
+        ak_auth_result *res = NULL;
+        char wrong[AK_SECRET_LEN + 1];
+        ak_auth_request req = { .user = "bin", .service = "syslog-test" };
+        ck_assert_int_eq(ak_secret_generate(wrong), 0);
+        ck_assert_int_eq(ak_client_open(NULL, h.private_socket, 2000, &c), 0);
+        ck_assert_int_eq(ak_authenticate(c, "AKAAAAAAAAAAAAAAAAAA", wrong, &req, &res), -EKEYREJECTED);
+        ak_client_close(c);
+}
+
+START_TEST(test_daemon_logs_to_syslog) {
+        char path[PATH_MAX + 16];
+        snprintf(path, sizeof(path), "%s/syslog", h.dir);
+        int s = capture_syslog();
+        pid_t copier = syslog_copier(s, path);
+
+        /* Standard error is a file, whatever JOURNAL_STREAM says: the audit
+         * line goes to syslog with facility authpriv (auth.log), the others
+         * with facility daemon, each "accesskeyd[PID]: ", and to stderr. */
+        ck_assert_int_eq(setenv("JOURNAL_STREAM", "8:12345", 1), 0);
+        harness_stop_daemon(&h);
+        harness_start_daemon(&h, NULL);
+        wrong_login();
+        usleep(300000);
+        _cleanup_(freep) char *log = harness_read_file(path);
+        char tag[64];
+        snprintf(tag, sizeof(tag), "accesskeyd[%d]: ", (int) h.daemon_pid);
+        ck_assert_msg(log && strstr(log, tag), "no line of accesskeyd in syslog: %s", log ? log : "");
+        ck_assert_int_eq(facility_of(log, "auth: key="), LOG_AUTHPRIV);
+        ck_assert_int_eq(facility_of(log, "on the private socket"), LOG_DAEMON);
+        _cleanup_(freep) char *err = harness_read_file(h.daemon_log);
+        ck_assert_ptr_nonnull(strstr(err, "accesskeyd: notice: auth: key="));
+
+        /* Standard error is the journal (JOURNAL_STREAM names it): nothing
+         * goes to syslog, and the lines carry their priority for the
+         * journal. */
+        struct stat st;
+        char stream[64];
+        ck_assert_int_eq(stat(h.daemon_log, &st), 0);
+        snprintf(stream, sizeof(stream), "%llu:%llu", (unsigned long long) st.st_dev,
+                 (unsigned long long) st.st_ino);
+        ck_assert_int_eq(setenv("JOURNAL_STREAM", stream, 1), 0);
+        harness_stop_daemon(&h);
+        ck_assert_int_eq(truncate(path, 0), 0);
+        harness_start_daemon(&h, NULL);
+        wrong_login();
+        usleep(300000);
+        _cleanup_(freep) char *none = harness_read_file(path);
+        ck_assert_msg(none && !*none, "syslog got lines with stderr the journal: %s", none ? none : "");
+        _cleanup_(freep) char *err2 = harness_read_file(h.daemon_log);
+        char want[32];
+        snprintf(want, sizeof(want), "<%d>auth: key=", LOG_AUTHPRIV | LOG_NOTICE);
+        ck_assert_msg(strstr(err2, want), "no %s in %s", want, err2);
+        unsetenv("JOURNAL_STREAM");
+        kill(copier, SIGKILL);
+        waitpid(copier, NULL, 0);
+        close(s);
+}
+END_TEST
+
 static Suite *suite(void) {
         Suite *s = suite_create("security");
         TCase *tc = tcase_create("security");
@@ -1044,6 +1316,10 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_sasl_server);
         tcase_add_test(tc, test_flood_does_not_starve_others);
         tcase_add_test(tc, test_large_reply_is_delivered);
+        tcase_add_test(tc, test_unfinished_message_is_dropped);
+        tcase_add_test(tc, test_unread_replies_are_dropped);
+        tcase_add_test(tc, test_unfinished_messages_are_bounded);
+        tcase_add_test(tc, test_daemon_logs_to_syslog);
         suite_add_tcase(s, tc);
         return s;
 }
