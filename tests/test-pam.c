@@ -1606,18 +1606,21 @@ static void write_vsftpd_stacks(void) {
         const char *m = module_path();
 
         write_file("ftpusers", "root\ndaemon\n");
-        write_file(
-                "vsftpd",
-                "auth     required  pam_listfile.so item=user sense=deny file=%3$s/ftpusers onerr=succeed\n"
-                "auth     [success=2 default=ignore]  %1$s bus=%2$s timeout=1000 keyid_user\n"
-                "auth     [success=1 default=ignore]  pam_unix.so nodelay try_first_pass\n"
-                "auth     requisite pam_deny.so\n"
-                "auth     required  pam_permit.so\n"
-                "auth     required  pam_shells.so\n"
-                "account  required  pam_listfile.so item=user sense=deny file=%3$s/ftpusers onerr=succeed\n"
-                "account  required  %1$s bus=%2$s timeout=1000\n"
-                "account  required  pam_unix.so\n",
-                m, h.bus_address, confdir);
+        /* As in the man page, continuation lines and all; the session lines
+         * are not run here. */
+        write_file("vsftpd",
+                   "auth     required  pam_listfile.so item=user sense=deny \\\n"
+                   "                   file=%3$s/ftpusers onerr=succeed\n"
+                   "auth     [success=2 default=ignore]  %1$s bus=%2$s timeout=1000 keyid_user\n"
+                   "auth     [success=1 default=ignore]  pam_unix.so nodelay try_first_pass\n"
+                   "auth     requisite pam_deny.so\n"
+                   "auth     required  pam_permit.so\n"
+                   "auth     required  pam_shells.so\n"
+                   "account  required  pam_listfile.so item=user sense=deny \\\n"
+                   "                   file=%3$s/ftpusers onerr=succeed\n"
+                   "account  required  %1$s bus=%2$s timeout=1000\n"
+                   "account  required  pam_unix.so\n",
+                   m, h.bus_address, confdir);
         /* The example before issue 13: the deny list in auth only, before
          * the module renamed the user. */
         write_file(
