@@ -15,15 +15,17 @@ static bool is_base32_any_case(char c) {
         return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '2' && c <= '7');
 }
 
-/* Whether p starts with an access key ID followed by a colon.  Any case: a
- * credential typed with caps lock on is still one. */
+/* Whether p starts with an access key ID, a colon and something that may
+ * be (part of) a secret.  Any case: a credential typed with caps lock on is
+ * still one.  Not a space after the colon: "access key AK...: expired" is
+ * the daemon's own wording, and no secret starts with a space. */
 static bool id_colon_at(const char *p) {
         if (lower(p[0]) != 'a' || lower(p[1]) != 'k')
                 return false;
         for (size_t i = 2; i < AK_ID_LEN; i++)
                 if (!is_base32_any_case(p[i]))
                         return false;
-        return p[AK_ID_LEN] == ':';
+        return p[AK_ID_LEN] == ':' && p[AK_ID_LEN + 1] != 0 && p[AK_ID_LEN + 1] != ' ';
 }
 
 static bool secret_prefix_at(const char *p) {
@@ -38,7 +40,7 @@ size_t redact_span(const char *s) {
                         return i;
                 /* The ID is not secret and tells the administrator which key
                  * was typed there; what follows its colon is. */
-                if (n - i > AK_ID_LEN && id_colon_at(s + i))
+                if (n - i > AK_ID_LEN + 1 && id_colon_at(s + i))
                         return i + AK_ID_LEN + 1;
         }
         return n;

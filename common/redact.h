@@ -18,8 +18,9 @@
 /* The number of leading bytes of s that hold nothing shaped like a secret:
  * the whole length, or the offset of the first "aks_" (any case) or the
  * offset just after the first "<ID>:" (an access key ID, any case, then a
- * colon).  Everything from there to the end is treated as secret, since
- * where a mistyped or cut secret ends cannot be known. */
+ * colon) that something other than a space follows.  Everything from there
+ * to the end is treated as secret, since where a mistyped or cut secret
+ * ends cannot be known. */
 size_t redact_span(const char *s);
 
 /* s made safe to log, in buf (size >= REDACT_MIN): the part redact_span()

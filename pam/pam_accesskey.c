@@ -362,7 +362,12 @@ static int verify_with_daemon(pam_handle_t *pamh, const options *o, const creden
 
         r = ak_authenticate(c, cred->id, cred->secret, req, ret);
         if (r < 0) {
+                char shown[512];
+                /* The daemon's answer may repeat what the client chose (the
+                 * user of a rate-limited local login, say); it is logged. */
                 const char *msg = ak_client_last_error(c);
+                if (msg)
+                        msg = redact(msg, shown, sizeof(shown));
                 /* A timeout with a message is the daemon's own answer. */
                 bool answered = !isempty(msg);
                 if (!answered)

@@ -1453,6 +1453,39 @@ START_TEST(test_rate_limited) {
 }
 END_TEST
 
+/* The daemon's refusal of a rate-limited local login names the user, which
+ * the client chose: the module logs it without the credential typed there. */
+START_TEST(test_rate_limited_reason_redacted) {
+        char other[AK_SECRET_LEN + 1];
+        key k;
+        login l;
+
+        harness_capture_syslog();
+        key_create_simple(&k);
+        ck_assert_int_eq(ak_secret_generate(other), 0);
+        char *wrong = credential_of(k.id, other);
+        const attempt a = { "probe", k.password, wrong, NULL };
+
+        for (int i = 0; i < 3; i++) {
+                login_run_at(&a, &l);
+                ck_assert_int_eq(l.auth, PAM_AUTH_ERR);
+                login_done(&l);
+        }
+        login_run_at(&a, &l);
+        ck_assert_int_eq(l.auth, PAM_MAXTRIES);
+        login_done(&l);
+
+        char *log = harness_syslog_text(false);
+        ck_assert_msg(strstr(log, "too many failed attempts") && strstr(log, REDACT_MARK),
+                      "module log:\n%s", log);
+        ck_assert_msg(!strstr(log, "aks_") && !strstr(log, k.secret + 4), "module log:\n%s", log);
+        free(log);
+        erase_and_free(wrong);
+        erase_mem(other, sizeof(other));
+        key_done(&k);
+}
+END_TEST
+
 /* ------------------------------------- beside pam_unix, with a real user */
 
 /* A throwaway local user with a known password, made in the parent process
@@ -1844,6 +1877,7 @@ static Suite *pam_suite(void) {
         tcase_add_checked_fixture(tc, ratelimit_setup, daemon_teardown);
         tcase_set_timeout(tc, 30);
         tcase_add_test(tc, test_rate_limited);
+        tcase_add_test(tc, test_rate_limited_reason_redacted);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("unix");
