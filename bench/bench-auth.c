@@ -272,17 +272,27 @@ static double pct(const double *v, size_t n, double p) {
 
 static int read_creds(const char *path) {
         FILE *f = fopen(path, "re");
-        char line[256];
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t len;
         if (!f) {
                 fprintf(stderr, "bench-auth: %s: %m\n", path);
                 return -1;
         }
         cfg.creds = calloc(MAX_CREDS, sizeof(char *));
-        while (cfg.creds && cfg.n_creds < MAX_CREDS && fgets(line, sizeof(line), f)) {
+        while (cfg.creds && cfg.n_creds < MAX_CREDS && (len = getline(&line, &cap, f)) >= 0) {
+                /* A secret with a NUL inside is not the one written there. */
+                if (memchr(line, 0, (size_t) len)) {
+                        fprintf(stderr, "bench-auth: %s: a line holds a NUL byte; refused\n", path);
+                        free(line);
+                        fclose(f);
+                        return -1;
+                }
                 line[strcspn(line, "\n")] = 0;
                 if (strlen(line) == AK_ID_LEN + 1 + AK_SECRET_LEN)
                         cfg.creds[cfg.n_creds++] = strdup(line);
         }
+        free(line);
         fclose(f);
         return cfg.n_creds > 0 ? 0 : -1;
 }

@@ -131,8 +131,18 @@ int main(int argc, char **argv) {
         }
         cred *creds = calloc(MAX_CREDS, sizeof(*creds));
         size_t n_creds = 0;
-        char line[512];
-        while (creds && n_creds < MAX_CREDS && fgets(line, sizeof(line), f)) {
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t len;
+        while (creds && n_creds < MAX_CREDS && (len = getline(&line, &cap, f)) >= 0) {
+                /* PAM would cut a password at a NUL and log in with the rest. */
+                if (memchr(line, 0, (size_t) len)) {
+                        fprintf(stderr, "bench-login: %s: a line holds a NUL byte; refused\n",
+                                path);
+                        free(line);
+                        fclose(f);
+                        return 2;
+                }
                 line[strcspn(line, "\n")] = 0;
                 char *tab = strchr(line, '\t');
                 if (!tab)
@@ -142,6 +152,7 @@ int main(int argc, char **argv) {
                 creds[n_creds].password = strdup(tab + 1);
                 n_creds++;
         }
+        free(line);
         fclose(f);
         if (n_creds == 0) {
                 fprintf(stderr, "bench-login: no USER<TAB>PASSWORD line in %s\n", path);

@@ -58,18 +58,22 @@ enum {
         OPT_WITHIN = 1U << 12,
         OPT_OUTPUT = 1U << 13,
         OPT_FORMAT = 1U << 14,
+        OPT_ADD_SCOPE = 1U << 15,
+        OPT_REMOVE_SCOPE = 1U << 16,
 };
 
 static const char *const option_names[] = {
-        "--name",         "--description", "--user",   "--expires",        "--service",
-        "--network",      "--scope",       "--all",    "--clear-services", "--clear-networks",
-        "--clear-scopes", "--grace",       "--within", "--output",         "--format",
+        "--name",         "--description",  "--user",   "--expires",        "--service",
+        "--network",      "--scope",        "--all",    "--clear-services", "--clear-networks",
+        "--clear-scopes", "--grace",        "--within", "--output",         "--format",
+        "--add-scope",    "--remove-scope",
 };
 
 /* What 'update' can change; it needs at least one of them. */
 #define OPTS_CHANGE                                                                                \
         (OPT_NAME | OPT_DESCRIPTION | OPT_EXPIRES | OPT_SERVICE | OPT_NETWORK | OPT_SCOPE |        \
-         OPT_CLEAR_SERVICES | OPT_CLEAR_NETWORKS | OPT_CLEAR_SCOPES)
+         OPT_CLEAR_SERVICES | OPT_CLEAR_NETWORKS | OPT_CLEAR_SCOPES | OPT_ADD_SCOPE |              \
+         OPT_REMOVE_SCOPE)
 
 /* How a new secret is handed over (--format), to --output or to stdout. */
 typedef enum output_format {
@@ -104,6 +108,8 @@ typedef struct args {
         char **services;
         char **networks;
         char **scopes;
+        char **add_scopes;    /* update --add-scope */
+        char **remove_scopes; /* update --remove-scope */
         bool all;
         const char *grace;
         uint64_t grace_usec; /* parsed from grace by verify_args() */
@@ -117,6 +123,8 @@ static void args_done(args *a) {
         strv_free(a->services);
         strv_free(a->networks);
         strv_free(a->scopes);
+        strv_free(a->add_scopes);
+        strv_free(a->remove_scopes);
 }
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -152,8 +160,10 @@ static void help(void) {
                "  update ID [--name NAME] [--description TEXT] [--expires WHEN]\n"
                "         [--service SERVICE]... [--network CIDR]... [--scope SCOPE]...\n"
                "         [--clear-services] [--clear-networks] [--clear-scopes]\n"
+               "         [--add-scope SCOPE]... [--remove-scope SCOPE]...\n"
                "                        Change a key's settings; a list given replaces the\n"
-               "                        old one, --clear-* lifts the restriction\n"
+               "                        old one, --clear-* lifts the restriction,\n"
+               "                        --add-scope/--remove-scope keep the other scopes\n"
                "  deactivate ID         Make logins with a key fail, keeping its secret\n"
                "  reactivate ID         Make a deactivated key work again\n"
                "  rotate ID [--grace SPAN] [--output FILE] [--format FORMAT]\n"
@@ -886,8 +896,45 @@ static int cmd_rotate(ak_client *c, const args *a, char **argv) {
         return a->output ? print_receipt(&h, a) : EXIT_OK;
 }
 
+/* The key's scopes with --add-scope added and --remove-scope removed, in
+ * *ret.  Read, changed and written back in two calls: a change of the
+ * scopes by someone else in between is overwritten (the daemon has no
+ * compare-and-set). */
+static int edit_scopes(ak_client *c, const args *a, const char *id, char ***ret) {
+        _cleanup_(strv_freep) char **v = NULL;
+        ak_key *k = NULL;
+        char what[64];
+        int r;
+
+        r = ak_get_key(c, id, &k);
+        if (r < 0) {
+                snprintf(what, sizeof what, "key %s", id);
+                return report(c, VERB_SHOW, a, id, what, r);
+        }
+        for (char **s = k->scopes; s && *s; s++)
+                if (!strv_contains(a->remove_scopes, *s) && strv_push(&v, *s) < 0) {
+                        ak_key_free(k);
+                        return oom();
+                }
+        ak_key_free(k);
+        for (char **s = a->add_scopes; s && *s; s++)
+                if (!strv_contains(v, *s) && strv_push(&v, *s) < 0)
+                        return oom();
+        /* Removing the last scope leaves an empty list, not "unchanged". */
+        if (!v && !(v = calloc(1, sizeof(char *))))
+                return oom();
+        *ret = TAKE_PTR(v);
+        return EXIT_OK;
+}
+
 static int cmd_update(ak_client *c, const args *a, char **argv) {
         const char *id = argv[0];
+        _cleanup_(strv_freep) char **edited = NULL;
+        if (a->add_scopes || a->remove_scopes) {
+                int e = edit_scopes(c, a, id, &edited);
+                if (e != EXIT_OK)
+                        return e;
+        }
         ak_update_options opts = {
                 .name = a->name,
                 .description = a->description,
@@ -899,8 +946,8 @@ static int cmd_update(ak_client *c, const args *a, char **argv) {
                 .services = (const char *const *) a->services,
                 .set_networks = a->networks || (a->seen & OPT_CLEAR_NETWORKS),
                 .networks = (const char *const *) a->networks,
-                .set_scopes = a->scopes || (a->seen & OPT_CLEAR_SCOPES),
-                .scopes = (const char *const *) a->scopes,
+                .set_scopes = a->scopes || edited || (a->seen & OPT_CLEAR_SCOPES),
+                .scopes = (const char *const *) (edited ? edited : a->scopes),
         };
         char what[64];
         int r;
@@ -1311,7 +1358,8 @@ static int verify_args(const command *cmd, args *a, char **argv) {
                 if (!(a->seen & OPTS_CHANGE))
                         return usage_error("'update' needs something to change: --name, "
                                            "--description, --expires, --service, --network, "
-                                           "--scope or a --clear-* option");
+                                           "--scope, --add-scope, --remove-scope or a --clear-* "
+                                           "option");
                 if (a->name && isempty(a->name))
                         return usage_error("--name needs a value: a key always has a name");
                 for (size_t i = 0; i < ELEMENTSOF(lists); i++)
@@ -1319,6 +1367,16 @@ static int verify_args(const command *cmd, args *a, char **argv) {
                                 return usage_error("--%1$s and --clear-%1$ss contradict each "
                                                    "other: --%1$s alone replaces the list",
                                                    lists[i].name);
+                if ((a->seen & (OPT_ADD_SCOPE | OPT_REMOVE_SCOPE)) &&
+                    (a->seen & (OPT_SCOPE | OPT_CLEAR_SCOPES)))
+                        return usage_error("--add-scope and --remove-scope change the key's "
+                                           "scopes, --scope and --clear-scopes replace them: "
+                                           "give one kind or the other");
+                for (char **s = a->add_scopes; s && *s; s++)
+                        if (strv_contains(a->remove_scopes, *s))
+                                return usage_error("--add-scope %1$s and --remove-scope %1$s "
+                                                   "contradict each other",
+                                                   *s);
         }
         if (verify_expires(a) != 0)
                 return EXIT_USAGE;
@@ -1379,6 +1437,8 @@ enum {
         ARG_WITHIN,
         ARG_OUTPUT,
         ARG_FORMAT,
+        ARG_ADD_SCOPE,
+        ARG_REMOVE_SCOPE,
 };
 
 /* Options may come before or after the command, as with systemctl. */
@@ -1405,6 +1465,8 @@ static int parse_argv(int argc, char **argv, args *a, bool *ret_done) {
                 { "within", required_argument, NULL, ARG_WITHIN },
                 { "output", required_argument, NULL, ARG_OUTPUT },
                 { "format", required_argument, NULL, ARG_FORMAT },
+                { "add-scope", required_argument, NULL, ARG_ADD_SCOPE },
+                { "remove-scope", required_argument, NULL, ARG_REMOVE_SCOPE },
                 {},
         };
         int c;
@@ -1475,6 +1537,15 @@ static int parse_argv(int argc, char **argv, args *a, bool *ret_done) {
                                 return oom();
                         break;
                 }
+                case ARG_ADD_SCOPE:
+                case ARG_REMOVE_SCOPE:
+                        a->seen |= c == ARG_ADD_SCOPE ? OPT_ADD_SCOPE : OPT_REMOVE_SCOPE;
+                        if (isempty(optarg))
+                                return usage_error("%s needs a value", argv[optind - 1]);
+                        if (strv_push(c == ARG_ADD_SCOPE ? &a->add_scopes : &a->remove_scopes,
+                                      optarg) < 0)
+                                return oom();
+                        break;
                 case ARG_ALL:
                         a->seen |= OPT_ALL;
                         a->all = true;

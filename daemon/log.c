@@ -8,6 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "redact.h"
+
 static bool debug_on;
 static bool to_journal, to_syslog;
 
@@ -78,12 +80,18 @@ void log_msg(int priority, const char *fmt, ...) {
 }
 
 const char *log_quote(const char *s, char buf[static LOG_QUOTE_MAX]) {
+        /* Half the room: each byte may take two once escaped. */
+        char safe[LOG_QUOTE_MAX / 2];
         size_t n = 0;
+
+        /* Whatever a caller chose may hold a credential typed in the wrong
+         * field; it is cut before it can reach the log. */
+        redact(s, safe, sizeof(safe));
         buf[n++] = '"';
-        for (; s && *s && n < LOG_QUOTE_MAX - 3; s++) {
-                if (*s == '"' || *s == '\\')
+        for (const char *p = safe; *p && n < LOG_QUOTE_MAX - 3; p++) {
+                if (*p == '"' || *p == '\\')
                         buf[n++] = '\\';
-                buf[n++] = *s;
+                buf[n++] = *p;
         }
         buf[n++] = '"';
         buf[n] = 0;

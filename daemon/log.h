@@ -17,7 +17,9 @@ void log_msg(int priority, const char *fmt, ...) __attribute__((format(printf, 2
 
 /* s in double quotes with " and \ escaped, in buf (cut to fit): values a
  * caller chose (user, service, remote host, key name) must not be able to
- * forge another key=value field of a log line. */
+ * forge another key=value field or line of a log.  Through redact() first
+ * (common/redact.h): anything shaped like a secret, and what follows it, is
+ * replaced, and control characters become '?'. */
 #define LOG_QUOTE_MAX 600
 const char *log_quote(const char *s, char buf[static LOG_QUOTE_MAX]);
 

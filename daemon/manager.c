@@ -896,8 +896,8 @@ static int authenticate(call *c, const char *id, const char *secret, auth_reques
                 if (v == POLICY_SCOPE)
                         r = fail(c, -EACCES,
                                  "access key %s lacks scope '%s' that this service requires; add it with "
-                                 "'accesskeyctl update %s --scope ...'",
-                                 id, policy_missing_scope(rec, &req), id);
+                                 "'accesskeyctl update %s --add-scope %s'",
+                                 id, policy_missing_scope(rec, &req), id, policy_missing_scope(rec, &req));
                 else
                         r = fail(c, policy_verdict_to_errno(v), "access key %s: %s", id,
                                  policy_verdict_to_string(v));

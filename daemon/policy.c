@@ -13,6 +13,33 @@ const char *policy_missing_scope(const key_record *rec, const policy_request *re
         return NULL;
 }
 
+/* Debian runs `su -` as the PAM service su-l and `runuser -l` as
+ * runuser-l: stacks that include su's and runuser's.  An administrator who
+ * allowed "su" means both ways of running su, so the login form of a
+ * service a key names is allowed too (not the other way round: a key for
+ * su-l only stays limited to it). */
+static const struct {
+        const char *service;
+        const char *login_form;
+} service_aliases[] = {
+        { "su", "su-l" },
+        { "runuser", "runuser-l" },
+};
+
+bool policy_service_allowed(char *const *services, const char *service) {
+        if (!services || !services[0])
+                return true;
+        if (isempty(service))
+                return false;
+        if (strv_contains(services, service))
+                return true;
+        for (size_t i = 0; i < ELEMENTSOF(service_aliases); i++)
+                if (streq(service, service_aliases[i].login_form) &&
+                    strv_contains(services, service_aliases[i].service))
+                        return true;
+        return false;
+}
+
 policy_verdict policy_decide(const key_record *rec, const policy_request *req, uint64_t now) {
         if (rec->state != KEY_STATE_ACTIVE)
                 return POLICY_INACTIVE;
@@ -23,8 +50,7 @@ policy_verdict policy_decide(const key_record *rec, const policy_request *req, u
          * not the owner. */
         if (!req->user_known || req->user_uid != rec->owner_uid)
                 return POLICY_WRONG_USER;
-        if (rec->services && rec->services[0] &&
-            (isempty(req->service) || !strv_contains(rec->services, req->service)))
+        if (!policy_service_allowed(rec->services, req->service))
                 return POLICY_SERVICE;
         if (rec->networks && rec->networks[0]) {
                 bool ok = false;

@@ -31,6 +31,11 @@ typedef struct policy_request {
 
 policy_verdict policy_decide(const key_record *rec, const policy_request *req, uint64_t now);
 
+/* Whether a key limited to services (NULL or empty: none) may log in
+ * through the PAM service `service`; a key's "su" also allows "su-l", and
+ * "runuser" "runuser-l". */
+bool policy_service_allowed(char *const *services, const char *service);
+
 /* The first scope the request requires that the key lacks, or NULL. */
 const char *policy_missing_scope(const key_record *rec, const policy_request *req);
 

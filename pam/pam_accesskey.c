@@ -23,8 +23,10 @@
 
 #include "accesskey.h"
 #include "credential.h"
+#include "redact.h"
 #include "timeutil.h"
 #include "util.h"
+#include "validate.h"
 
 /* The pam_set_data() name of a login made by key. */
 #define LOGIN_DATA "pam_accesskey_login"
@@ -32,12 +34,27 @@
 #define ENV_SCOPES "ACCESSKEY_SCOPES"
 #define TIMEOUT_MAX_MS 60000u
 #define REQUIRED_SCOPES_MAX 16
+/* A peer-chosen field as it may be logged (see redact()). */
+#define LOG_FIELD_MAX 256
+/* The longest path a struct sockaddr_un holds (108 bytes with its NUL). */
+#define SOCKET_PATH_MAX 107
+
+/* What a password that is not shaped like an access key gets. */
+typedef enum nokey {
+        /* PAM_AUTH_ERR: a `required` line of a keys-only stack must not let
+         * an empty or ordinary password through (pam_u2f's CVE-2025-23013).
+         * A `sufficient` or `[success=N default=ignore]` line behaves the
+         * same either way. */
+        NOKEY_FAIL,
+        /* PAM_IGNORE: the stack's other modules alone decide. */
+        NOKEY_IGNORE,
+} nokey;
 
 typedef struct options {
         bool debug;
         bool silent;
         bool keyid_user; /* the PAM user may be the key ID, the password the bare secret */
-        bool strict;     /* service_required: a password that is no key is a failure */
+        nokey nokey;
         unsigned timeout_ms;
         const char *bus;         /* NULL: the system bus */
         const char *socket_path; /* NULL: none, when bus is given */
@@ -95,8 +112,53 @@ static const char *strna(const char *s) {
         return isempty(s) ? "-" : s;
 }
 
-static void parse_options(pam_handle_t *pamh, int flags, int argc, const char **argv,
-                          options *ret) {
+/* NULL when bus= names an address that libaccesskey connects to without
+ * the caller's environment, else the rule it breaks: "system", or D-Bus
+ * unix addresses (alternatives separated by ';') with an absolute path= or
+ * an abstract= name.  "session" is refused: it comes from the environment
+ * of the program the module runs in. */
+static const char *bus_rule_broken(const char *v) {
+        static const char rule[] =
+                "expected 'system' or unix:path=/ABSOLUTE/PATH or unix:abstract=NAME "
+                "(alternatives separated by ';'); libaccesskey connects to nothing else";
+
+        if (streq(v, "system"))
+                return NULL;
+        if (isempty(v))
+                return rule;
+        for (const char *e = v; e;) {
+                const char *end = strchr(e, ';');
+                size_t len = end ? (size_t) (end - e) : strlen(e);
+                bool target = false;
+
+                if (len < 5 || strncmp(e, "unix:", 5) != 0)
+                        return rule;
+                for (const char *kv = e + 5; kv < e + len;) {
+                        const char *comma = memchr(kv, ',', (size_t) (e + len - kv));
+                        size_t n = comma ? (size_t) (comma - kv) : (size_t) (e + len - kv);
+                        if (n > 6 && strncmp(kv, "path=/", 6) == 0)
+                                target = true;
+                        else if (n > 9 && strncmp(kv, "abstract=", 9) == 0)
+                                target = true;
+                        else if (!(n > 5 && strncmp(kv, "guid=", 5) == 0))
+                                return rule;
+                        kv += n + 1;
+                }
+                if (!target)
+                        return rule;
+                e = end ? end + 1 : NULL;
+        }
+        return NULL;
+}
+
+/* Reads the module's arguments into *ret.  An unknown option is logged and
+ * ignored; an invalid value of a known one is logged, naming the option and
+ * its rule, and makes this -EINVAL: the caller then refuses with
+ * PAM_SERVICE_ERR rather than guess (a dropped scope= would weaken the
+ * stack, a bad bus= would look like a wrong password). */
+static int parse_options(pam_handle_t *pamh, int flags, int argc, const char **argv, options *ret) {
+        int r = 0;
+
         *ret = (options){
                 .timeout_ms = AK_DEFAULT_TIMEOUT_MS,
                 .silent = flags & PAM_SILENT,
@@ -104,6 +166,8 @@ static void parse_options(pam_handle_t *pamh, int flags, int argc, const char **
 
         for (int i = 0; i < argc; i++) {
                 const char *a = argv[i];
+                const char *broken = NULL;
+                char rule[160];
 
                 if (streq(a, "debug"))
                         ret->debug = true;
@@ -115,54 +179,69 @@ static void parse_options(pam_handle_t *pamh, int flags, int argc, const char **
                 else if (streq(a, "keyid_user"))
                         ret->keyid_user = true;
                 else if (streq(a, "service_required") || streq(a, "strict"))
-                        ret->strict = true;
-                else if (strncmp(a, "timeout=", 8) == 0) {
+                        /* Older names of the default. */
+                        ret->nokey = NOKEY_FAIL;
+                else if (strncmp(a, "nokey=", 6) == 0) {
+                        if (streq(a + 6, "fail"))
+                                ret->nokey = NOKEY_FAIL;
+                        else if (streq(a + 6, "ignore"))
+                                ret->nokey = NOKEY_IGNORE;
+                        else
+                                broken = "expected 'fail' (the default) or 'ignore'";
+                } else if (strncmp(a, "timeout=", 8) == 0) {
                         char *end = NULL;
                         errno = 0;
                         unsigned long v = strtoul(a + 8, &end, 10);
-                        if (errno != 0 || end == a + 8 || *end != 0 || v == 0 || v > TIMEOUT_MAX_MS)
-                                pam_syslog(
-                                        pamh, LOG_ERR,
-                                        "invalid option '%s': expected milliseconds between 1 and %u; "
-                                        "using %u",
-                                        a, TIMEOUT_MAX_MS, ret->timeout_ms);
+                        if (errno != 0 || end == a + 8 || *end != 0 || a[8] == '-' || v == 0 ||
+                            v > TIMEOUT_MAX_MS)
+                                broken = "expected milliseconds, from 1 to 60000";
                         else
                                 ret->timeout_ms = (unsigned) v;
                 } else if (strncmp(a, "bus=", 4) == 0) {
-                        ret->bus = isempty(a + 4) ? NULL : a + 4;
+                        broken = bus_rule_broken(a + 4);
+                        if (!broken)
+                                ret->bus = a + 4;
                 } else if (strncmp(a, "socket=", 7) == 0) {
                         /* A relative path would depend on the host program's
                          * working directory. */
-                        if (a[7] != '/')
-                                pam_syslog(
-                                        pamh, LOG_ERR,
-                                        "invalid option '%s': the socket path must be absolute; ignored",
-                                        a);
+                        if (a[7] != '/' || strlen(a + 7) > SOCKET_PATH_MAX)
+                                broken = "expected an absolute path of at most 107 bytes";
                         else
                                 ret->socket_path = a + 7;
                 } else if (strncmp(a, "scope=", 6) == 0) {
-                        if (isempty(a + 6) || ret->n_scopes >= REQUIRED_SCOPES_MAX)
-                                /* Dropping a required scope would weaken the
-                                 * stack, so say it loudly. */
-                                pam_syslog(
-                                        pamh, LOG_ERR,
-                                        "invalid option '%s': empty, or more than %d scope= options; "
-                                        "ignored",
-                                        a, REQUIRED_SCOPES_MAX);
+                        /* The daemon's own rule for a key's scopes: a scope
+                         * no key can carry would refuse every key. */
+                        const char *why = validate_scope(a + 6);
+                        if (why) {
+                                snprintf(rule, sizeof(rule),
+                                         "a scope %s, as for 'accesskeyctl update --scope'", why);
+                                broken = rule;
+                        } else if (ret->n_scopes >= REQUIRED_SCOPES_MAX)
+                                broken = "at most 16 scope= options";
                         else
                                 ret->scopes[ret->n_scopes++] = a + 6;
                 } else
                         pam_syslog(pamh, LOG_ERR,
                                    "unknown option '%s'; ignored (see pam_accesskey(8))", a);
+
+                if (broken) {
+                        pam_syslog(pamh, LOG_ERR,
+                                   "invalid option '%s': %s; every login through this stack "
+                                   "fails until it is fixed (see pam_accesskey(8))",
+                                   a, broken);
+                        r = -EINVAL;
+                }
         }
 
         if (ret->debug)
                 pam_syslog(pamh, LOG_DEBUG,
                            "options: timeout=%ums bus=%s socket=%s scopes=%zu silent=%s "
-                           "keyid_user=%s service_required=%s",
+                           "keyid_user=%s nokey=%s",
                            ret->timeout_ms, ret->bus ? ret->bus : "(system)",
                            strna(ret->socket_path), ret->n_scopes, ret->silent ? "yes" : "no",
-                           ret->keyid_user ? "yes" : "no", ret->strict ? "yes" : "no");
+                           ret->keyid_user ? "yes" : "no",
+                           ret->nokey == NOKEY_IGNORE ? "ignore" : "fail");
+        return r;
 }
 
 /* The one place where an outcome becomes a PAM code.  Only 0 is a success:
@@ -283,7 +362,12 @@ static int verify_with_daemon(pam_handle_t *pamh, const options *o, const creden
 
         r = ak_authenticate(c, cred->id, cred->secret, req, ret);
         if (r < 0) {
+                char shown[512];
+                /* The daemon's answer may repeat what the client chose (the
+                 * user of a rate-limited local login, say); it is logged. */
                 const char *msg = ak_client_last_error(c);
+                if (msg)
+                        msg = redact(msg, shown, sizeof(shown));
                 /* A timeout with a message is the daemon's own answer. */
                 bool answered = !isempty(msg);
                 if (!answered)
@@ -353,7 +437,7 @@ static int accept_login(pam_handle_t *pamh, const options *o, const char *user, 
                         size_t reason_len) {
         _cleanup_(login_data_freep) login_data *d = NULL;
         uint64_t now = now_usec();
-        uid_t uid;
+        uid_t uid = (uid_t) -1;
         int r;
 
         /* Defence in depth: the daemon checks all of this too, but a key must
@@ -373,9 +457,11 @@ static int accept_login(pam_handle_t *pamh, const options *o, const char *user, 
         }
         r = user_to_uid(login_user, &uid);
         if (r < 0 || uid != (uid_t) res->owner_uid) {
+                char shown[LOG_FIELD_MAX];
                 snprintf(reason, reason_len,
                          "access key %s belongs to UID %" PRIu32 " (%s), and user %s %s", cred->id,
-                         res->owner_uid, strna(res->owner_name), login_user,
+                         res->owner_uid, strna(res->owner_name),
+                         redact(login_user, shown, sizeof(shown)),
                          r == -ENOENT ? "does not exist"
                          : r < 0      ? "cannot be looked up"
                                       : "is not that UID");
@@ -433,16 +519,23 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
         _cleanup_(ak_auth_result_freep) ak_auth_result *res = NULL;
         const void *service = NULL, *rhost = NULL, *tty = NULL, *ruser = NULL;
         const char *user = NULL, *password = NULL;
+        /* What is logged of the fields a peer chose: copies, because a login
+         * by key ID replaces (and libpam frees) the PAM user before the
+         * final line, and redacted, because a credential may have been
+         * typed into any of them. */
+        char user_log[LOG_FIELD_MAX], service_log[LOG_FIELD_MAX], rhost_log[LOG_FIELD_MAX],
+                tty_log[LOG_FIELD_MAX];
         bool keyid_user = false, proven = false;
         char reason[512] = "";
         options o;
         int r;
 
-        parse_options(pamh, flags, argc, argv, &o);
-
         /* A key login from an earlier pam_authenticate() on this handle must
          * not vouch for this one in the later phases. */
         unpublish(pamh);
+
+        if (parse_options(pamh, flags, argc, argv, &o) < 0)
+                return PAM_SERVICE_ERR;
 
         r = pam_get_user(pamh, &user, NULL);
         if (r == PAM_CONV_AGAIN)
@@ -452,6 +545,7 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
                            r != PAM_SUCCESS ? pam_strerror(pamh, r) : "empty");
                 return r != PAM_SUCCESS ? r : PAM_USER_UNKNOWN;
         }
+        redact(user, user_log, sizeof(user_log));
 
         /* With use_first_pass and no earlier password this fails without
          * asking, as in pam_unix. */
@@ -459,7 +553,7 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
         if (r == PAM_CONV_AGAIN)
                 return PAM_INCOMPLETE;
         if (r != PAM_SUCCESS || !password) {
-                pam_syslog(pamh, LOG_NOTICE, "cannot get the password of user %s: %s", user,
+                pam_syslog(pamh, LOG_NOTICE, "cannot get the password of user %s: %s", user_log,
                            r != PAM_SUCCESS ? pam_strerror(pamh, r) : "none given");
                 return r != PAM_SUCCESS ? r : PAM_AUTH_ERR;
         }
@@ -468,25 +562,24 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
         (void) pam_get_item(pamh, PAM_RHOST, &rhost);
         (void) pam_get_item(pamh, PAM_TTY, &tty);
         (void) pam_get_item(pamh, PAM_RUSER, &ruser);
+        redact(service, service_log, sizeof(service_log));
+        redact(rhost, rhost_log, sizeof(rhost_log));
+        redact(tty, tty_log, sizeof(tty_log));
 
         r = read_credential(&o, user, password, &cred, &keyid_user, reason, sizeof(reason));
         if (r == -EINVAL) {
                 /* An ordinary password is none of our business: it is never
-                 * sent anywhere.  The next module in the stack decides —
-                 * unless this stack accepts keys only. */
-                if (o.strict) {
-                        pam_syslog(pamh, LOG_NOTICE,
-                                   "user %s, service %s, rhost %s: refused: the password is not an "
-                                   "access key, and this stack accepts only access keys "
-                                   "(service_required)",
-                                   user, strna(service), strna(rhost));
-                        return PAM_AUTH_ERR;
-                }
+                 * sent anywhere, and logged only as a fact with debug (the
+                 * module usually sits before pam_unix, and a line for every
+                 * password login would be noise).  Whether the stack goes
+                 * on without us is nokey='s to say. */
                 if (o.debug)
                         pam_syslog(pamh, LOG_DEBUG,
-                                   "user %s (service %s): not an access key; ignored", user,
-                                   strna(service));
-                return PAM_IGNORE;
+                                   "user %s, service %s: the password is not an access key; %s",
+                                   user_log, strna(service_log),
+                                   o.nokey == NOKEY_IGNORE ? "ignored (nokey=ignore)"
+                                                           : "refused (nokey=fail)");
+                return o.nokey == NOKEY_IGNORE ? PAM_IGNORE : PAM_AUTH_ERR;
         }
         if (r == -EBADMSG)
                 /* The checksum shows a typo: the daemon need not be asked. */
@@ -512,6 +605,8 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
                 if (r >= 0)
                         r = accept_login(pamh, &o, user, keyid_user, &cred, res, reason,
                                          sizeof(reason));
+                /* From here `user` may be freed: PAM_USER is the owner. */
+                user = NULL;
         }
 
         int code = pam_code_from_errno(r);
@@ -521,7 +616,7 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
 
         pam_syslog(pamh, code == PAM_SUCCESS ? LOG_INFO : LOG_NOTICE,
                    "access key %s: user %s, service %s, rhost %s, tty %s: %s%s%s%s%s",
-                   strna(cred.id), user, strna(service), strna(rhost), strna(tty),
+                   strna(cred.id), user_log, strna(service_log), strna(rhost_log), strna(tty_log),
                    code == PAM_SUCCESS ? "accepted" : pam_strerror(pamh, code),
                    code == PAM_SUCCESS && keyid_user ? " as " : "",
                    code == PAM_SUCCESS && keyid_user && res ? res->owner_name : "",
@@ -548,7 +643,9 @@ PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const cha
         const login_data *d = get_login(pamh);
         options o;
 
-        parse_options(pamh, flags, argc, argv, &o);
+        /* A broken configuration is never a success, here either. */
+        if (parse_options(pamh, flags, argc, argv, &o) < 0)
+                return PAM_SERVICE_ERR;
 
         /* Answer only for our logins, so the stack's verdict for other
          * logins is not ours.  A key has no credentials to establish beyond
@@ -565,7 +662,9 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
         const login_data *d = get_login(pamh);
         options o;
 
-        parse_options(pamh, flags, argc, argv, &o);
+        /* A broken configuration is never a success, here either. */
+        if (parse_options(pamh, flags, argc, argv, &o) < 0)
+                return PAM_SERVICE_ERR;
 
         if (!d) {
                 if (o.debug)
@@ -607,7 +706,9 @@ PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, cons
         const login_data *d = get_login(pamh);
         options o;
 
-        parse_options(pamh, flags, argc, argv, &o);
+        /* A broken configuration is never a success, here either. */
+        if (parse_options(pamh, flags, argc, argv, &o) < 0)
+                return PAM_SERVICE_ERR;
 
         if (!d) {
                 if (o.debug)

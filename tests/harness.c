@@ -430,3 +430,97 @@ int harness_main(Suite *s, bool need_root) {
         srunner_free(sr);
         return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
+
+/* ---- syslog() of this process, read by the test ---- */
+
+#include <pthread.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <syslog.h>
+
+/* The kernel queues only net.unix.max_dgram_qlen (10) datagrams on a
+ * socket, and syslog() blocks past them: a thread reads them as they come. */
+static struct {
+        pthread_mutex_t lock;
+        int fd;
+        char *text;
+        size_t len;
+} capture = { .lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1 };
+
+/* With capture.lock held. */
+static void capture_read(void) {
+        char msg[4096];
+        ssize_t n;
+
+        while ((n = recv(capture.fd, msg, sizeof(msg), MSG_DONTWAIT)) > 0) {
+                char *t = realloc(capture.text, capture.len + (size_t) n + 2);
+                if (!t)
+                        abort();
+                capture.text = t;
+                memcpy(t + capture.len, msg, (size_t) n);
+                capture.len += (size_t) n;
+                t[capture.len++] = '\n';
+                t[capture.len] = 0;
+        }
+}
+
+static void *capture_thread(void *arg) {
+        struct pollfd p = { .fd = capture.fd, .events = POLLIN };
+        (void) arg;
+        for (;;) {
+                if (poll(&p, 1, -1) < 0 && errno != EINTR)
+                        return NULL;
+                pthread_mutex_lock(&capture.lock);
+                capture_read();
+                pthread_mutex_unlock(&capture.lock);
+        }
+}
+
+void harness_capture_syslog(void) {
+        static const char *const devs[] = { "null", "zero", "urandom", "random" };
+        char old[] = "/tmp/accesskey-olddev-XXXXXX";
+        pthread_t t;
+
+        /* "none" where the kernel ignores the type: valgrind checks it. */
+        ck_assert_int_eq(unshare(CLONE_NEWNS), 0);
+        ck_assert_int_eq(mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL), 0);
+        ck_assert_ptr_nonnull(mkdtemp(old));
+        ck_assert_int_eq(mount("/dev", old, "none", MS_BIND | MS_REC, NULL), 0);
+        ck_assert_int_eq(mount("tmpfs", "/dev", "tmpfs", 0, "mode=0755,size=1m"), 0);
+        for (size_t i = 0; i < ELEMENTSOF(devs); i++) {
+                char from[128], to[64];
+                snprintf(from, sizeof(from), "%s/%s", old, devs[i]);
+                snprintf(to, sizeof(to), "/dev/%s", devs[i]);
+                int fd = open(to, O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
+                ck_assert_int_ge(fd, 0);
+                close(fd);
+                ck_assert_int_eq(mount(from, to, "none", MS_BIND, NULL), 0);
+        }
+        ck_assert_int_eq(umount2(old, MNT_DETACH), 0);
+        ck_assert_int_eq(rmdir(old), 0);
+        int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "/dev/log" };
+        ck_assert_int_ge(s, 0);
+        ck_assert_int_eq(bind(s, (struct sockaddr *) &sa, sizeof(sa)), 0);
+        capture.fd = s;
+        ck_assert_int_eq(pthread_create(&t, NULL, capture_thread, NULL), 0);
+        ck_assert_int_eq(pthread_detach(t), 0);
+        /* A connection syslog() made before would still reach the host. */
+        closelog();
+}
+
+char *harness_syslog_text(bool clear) {
+        pthread_mutex_lock(&capture.lock);
+        capture_read();
+        char *r = strdup(capture.text ? capture.text : "");
+        if (clear) {
+                free(capture.text);
+                capture.text = NULL;
+                capture.len = 0;
+        }
+        pthread_mutex_unlock(&capture.lock);
+        ck_assert_ptr_nonnull(r);
+        return r;
+}

@@ -73,3 +73,12 @@ int harness_main(struct Suite *s, bool need_root);
 
 /* Reads a whole file into a NUL-terminated buffer (NULL on failure). */
 char *harness_read_file(const char *path);
+
+/* Makes this process's syslog() lines readable by the test, leaving the
+ * host's log alone: in a mount namespace of the calling process only (a
+ * forked Check test), /dev becomes a tmpfs with null, zero, urandom, random
+ * and a datagram socket at /dev/log that a thread reads.
+ * harness_syslog_text() returns (malloc'd) every line since the capture
+ * started or was last cleared, one message a line. */
+void harness_capture_syslog(void);
+char *harness_syslog_text(bool clear);

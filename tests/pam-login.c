@@ -11,7 +11,13 @@
  * each result, the messages the modules sent, the user a module logged in
  * instead of USER (keyid_user) and the ACCESSKEY_* variables of the PAM
  * environment.  Exits 0 on success, the failing PAM code otherwise, 64 on a
- * usage error and 70 when PAM cannot be started or the password read.
+ * usage error, 65 when the password holds a NUL byte and 70 when PAM cannot
+ * be started or the password read.
+ *
+ * A PAM conversation hands a password over as a C string, so a module never
+ * sees what follows a NUL: pamtester (libpam_misc's misc_conv) and this tool
+ * before it refused them passed "ID:SECRET\0anything" on as "ID:SECRET".
+ * A password with a NUL inside is not the one the user meant; it is refused.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -25,6 +31,7 @@
 #include <security/pam_appl.h>
 
 #define EXIT_USAGE 64
+#define EXIT_DATAERR 65
 #define EXIT_INTERNAL 70
 /* Large enough for tests that feed oversized passwords. */
 #define PASSWORD_MAX (1024 * 1024)
@@ -75,8 +82,9 @@ fail:
 }
 
 /* Reads one line from fd, newline stripped.  Returns a malloc'd string or
- * NULL with errno set. */
-static char *read_password(int fd) {
+ * NULL with errno set: EILSEQ when the line holds a NUL byte, whose offset
+ * is then *ret_nul. */
+static char *read_password(int fd, size_t *ret_nul) {
         char *buf = malloc(PASSWORD_MAX + 1);
         size_t len = 0;
 
@@ -95,6 +103,13 @@ static char *read_password(int fd) {
                 }
                 if (k == 0 || buf[len] == '\n')
                         break;
+                if (buf[len] == 0) {
+                        explicit_bzero(buf, len);
+                        free(buf);
+                        *ret_nul = len;
+                        errno = EILSEQ;
+                        return NULL;
+                }
                 len++;
         }
         buf[len] = 0;
@@ -175,7 +190,16 @@ int main(int argc, char **argv) {
                 return EXIT_USAGE;
         }
 
-        char *password = read_password(fd);
+        size_t nul = 0;
+        char *password = read_password(fd, &nul);
+        if (!password && errno == EILSEQ) {
+                fprintf(stderr,
+                        "pam-login: the password read from fd %d holds a NUL byte (at byte %zu); "
+                        "PAM passes passwords as C strings and would cut it there, so it is "
+                        "refused: give the password without NUL bytes\n",
+                        fd, nul + 1);
+                return EXIT_DATAERR;
+        }
         if (!password) {
                 fprintf(stderr, "pam-login: cannot read the password from fd %d: %s\n", fd,
                         strerror(errno));

@@ -452,6 +452,53 @@ START_TEST(test_update_changes_fields) {
 }
 END_TEST
 
+/* The scope a stack requires is added without dropping the key's others
+ * (the hint the daemon gives names this command), and removed alike. */
+START_TEST(test_update_add_remove_scope) {
+        _cleanup_(freep) char *e1 = NULL, *e2 = NULL, *e3 = NULL, *e4 = NULL, *e5 = NULL;
+        char id[AK_ID_LEN + 1];
+        json_object *o, *v;
+
+        create_key(id, "scoped", "--scope", "deploy");
+        ck_assert_int_eq(ctl(NULL, &e1, "update", id, "--add-scope", "mail", "--add-scope",
+                             "deploy", "--service", "dovecot"),
+                         0);
+        o = show_json(id);
+        ck_assert(json_object_object_get_ex(o, "scopes", &v));
+        ck_assert_msg(json_object_array_length(v) == 2, "scopes: %s",
+                      json_object_to_json_string(v));
+        const char *a = json_object_get_string(json_object_array_get_idx(v, 0));
+        const char *b = json_object_get_string(json_object_array_get_idx(v, 1));
+        ck_assert_msg((streq(a, "deploy") && streq(b, "mail")) ||
+                              (streq(a, "mail") && streq(b, "deploy")),
+                      "scopes: %s", json_object_to_json_string(v));
+        ck_assert_uint_eq(json_array_len(o, "services"), 1);
+        json_object_put(o);
+
+        /* Removing one keeps the other; a scope the key lacks is no error. */
+        ck_assert_int_eq(ctl(NULL, &e2, "update", id, "--remove-scope", "deploy", "--remove-scope",
+                             "absent"),
+                         0);
+        o = show_json(id);
+        ck_assert(json_object_object_get_ex(o, "scopes", &v));
+        ck_assert_uint_eq(json_object_array_length(v), 1);
+        ck_assert_str_eq(json_object_get_string(json_object_array_get_idx(v, 0)), "mail");
+        json_object_put(o);
+
+        /* Mixed with the options that replace the list: a usage error. */
+        ck_assert_int_eq(ctl(NULL, &e3, "update", id, "--add-scope", "x", "--scope", "y"), 2);
+        ck_assert_ptr_nonnull(strstr(e3, "--add-scope"));
+        ck_assert_int_eq(ctl(NULL, &e4, "update", id, "--add-scope", "x", "--remove-scope", "x"),
+                         2);
+        /* An invalid scope is the daemon's to refuse, and nothing changes. */
+        ck_assert_int_eq(ctl(NULL, &e5, "update", id, "--add-scope", "Mail"), 1);
+        ck_assert_msg(strstr(e5, "Mail"), "%s", e5);
+        o = show_json(id);
+        ck_assert_uint_eq(json_array_len(o, "scopes"), 1);
+        json_object_put(o);
+}
+END_TEST
+
 START_TEST(test_update_expires_in_past_refused) {
         _cleanup_(freep) char *out = NULL, *err = NULL;
         char id[AK_ID_LEN + 1];
@@ -1139,6 +1186,7 @@ static Suite *cli_suite(void) {
         tcase_add_test(tc, test_root_creates_for_user);
         tcase_add_test(tc, test_daemon_stopped);
         tcase_add_test(tc, test_update_changes_fields);
+        tcase_add_test(tc, test_update_add_remove_scope);
         tcase_add_test(tc, test_update_expires_in_past_refused);
         tcase_add_test(tc, test_deactivate_and_reactivate);
         tcase_add_test(tc, test_rotate_replaces_secret);

@@ -727,6 +727,38 @@ START_TEST(test_policy) {
 }
 END_TEST
 
+/* Debian's `su -` is the PAM service su-l, `runuser -l` runuser-l: a key
+ * for su or runuser allows both forms, a key for the login form only that. */
+START_TEST(test_policy_su_l) {
+        _cleanup_(key_record_freep) key_record *r = make_record(1000, "p");
+        policy_request req = { .user_known = true, .user_uid = 1000, .rhost = "" };
+        const uint64_t now = 5000000;
+        const struct {
+                const char *key_service;
+                const char *service;
+                policy_verdict v;
+        } cases[] = {
+                { "su", "su", POLICY_ALLOW },           { "su", "su-l", POLICY_ALLOW },
+                { "su", "runuser-l", POLICY_SERVICE },  { "su", "sudo", POLICY_SERVICE },
+                { "su", "su-", POLICY_SERVICE },        { "su", "xsu-l", POLICY_SERVICE },
+                { "su-l", "su-l", POLICY_ALLOW },       { "su-l", "su", POLICY_SERVICE },
+                { "runuser", "runuser", POLICY_ALLOW }, { "runuser", "runuser-l", POLICY_ALLOW },
+                { "runuser", "su-l", POLICY_SERVICE },  { "runuser-l", "runuser", POLICY_SERVICE },
+                { "sshd", "su-l", POLICY_SERVICE },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                r->services = strv_free(r->services);
+                ck_assert_int_eq(strv_push(&r->services, cases[i].key_service), 0);
+                req.service = cases[i].service;
+                ck_assert_msg(policy_decide(r, &req, now) == cases[i].v,
+                              "key for %s, service %s: %s", cases[i].key_service, cases[i].service,
+                              policy_verdict_to_string(policy_decide(r, &req, now)));
+        }
+        ck_assert(policy_service_allowed(NULL, NULL));
+        ck_assert(!policy_service_allowed(r->services, NULL));
+}
+END_TEST
 
 /* Every combination of state, expiry, user, service, network and scopes,
  * each dimension's truth written out by hand, and the verdict the first
@@ -836,6 +868,7 @@ static Suite *suite(void) {
 
         tc = tcase_create("policy");
         tcase_add_test(tc, test_policy);
+        tcase_add_test(tc, test_policy_su_l);
         tcase_add_test(tc, test_policy_exhaustive);
         suite_add_tcase(s, tc);
         return s;

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <security/pam_appl.h>
@@ -32,6 +33,7 @@
 #include "accesskey.h"
 #include "credential.h"
 #include "harness.h"
+#include "redact.h"
 #include "util.h"
 
 /* Where no daemon can be: proves the module answered without asking one. */
@@ -423,6 +425,19 @@ START_TEST(test_pam_login_tool) {
         free(out);
         erase_and_free(input);
 
+        /* A NUL inside the password: PAM would pass on only what precedes
+         * it (the key), so the tool refuses it before PAM sees anything. */
+        const char *script = "printf '%s\\000junk\\n' \"$1\" | \"$2\" --confdir \"$3\" "
+                             "--service sufficient --user root";
+        char *err = NULL;
+        const char *const sh[] = { "/bin/sh", "-c", script, "sh", k.password, exe, confdir, NULL };
+        r = harness_run(sh, (uid_t) -1, (gid_t) -1, NULL, &out, &err);
+        ck_assert_msg(r == 65, "pam-login exited %d: %s%s", r, out, err);
+        ck_assert_ptr_nonnull(strstr(err, "NUL byte"));
+        ck_assert_ptr_null(strstr(out, "pam_authenticate"));
+        free(out);
+        free(err);
+
         /* The key ID as the user: the tool shows whom the module logged in,
          * and the session steps. */
         write_file("keyid",
@@ -613,9 +628,9 @@ START_TEST(test_account_not_by_key) {
         ck_assert_int_eq(pam_acct_mgmt(pamh, 0), SENTINEL_IGNORE);
         pam_end(pamh, PAM_SUCCESS);
 
-        /* After an ordinary password, which the module ignored. */
+        /* After an ordinary password, which the module refused unseen. */
         ck_assert_int_eq(pam_start_confdir("probe", "root", &conv, confdir, &pamh), PAM_SUCCESS);
-        ck_assert_int_eq(pam_authenticate(pamh, 0), SENTINEL_IGNORE);
+        ck_assert_int_eq(pam_authenticate(pamh, 0), PAM_AUTH_ERR);
         ck_assert_int_eq(pam_acct_mgmt(pamh, 0), SENTINEL_IGNORE);
         pam_end(pamh, PAM_SUCCESS);
 
@@ -665,7 +680,8 @@ START_TEST(test_unknown_option) {
         key k;
 
         key_create_simple(&k);
-        write_stacks_f("bus=%s frobnicate timeout=nonsense socket=relative/path", h.bus_address);
+        /* Unknown: logged and ignored (a newer option on an older module). */
+        write_stacks_f("bus=%s frobnicate", h.bus_address);
         ck_assert_int_eq(module_auth("root", k.password), PAM_SUCCESS);
         key_done(&k);
 }
@@ -702,7 +718,9 @@ START_TEST(test_daemon_stopped) {
         login_done(&l);
         assert_refused("root", k.password, PAM_AUTHINFO_UNAVAIL);
 
-        /* An ordinary password still goes to the next module at once. */
+        /* An ordinary password is still answered at once, without asking. */
+        ck_assert_int_eq(module_auth("root", "hunter2"), PAM_AUTH_ERR);
+        write_stacks_f("bus=%s timeout=500 nokey=ignore", h.bus_address);
         ck_assert_int_eq(module_auth("root", "hunter2"), PAM_IGNORE);
         key_done(&k);
 }
@@ -954,17 +972,17 @@ START_TEST(test_keyid_user) {
         t = (attempt){ "probe", "daemon", a.password, RHOST_DEFAULT }; /* root's key */
         assert_refused_at(&t, PAM_AUTH_ERR);
         t = (attempt){ "probe", "root", b.secret, RHOST_DEFAULT }; /* a bare secret */
-        assert_refused_at(&t, PAM_IGNORE);
+        assert_refused_at(&t, PAM_AUTH_ERR);
         t = (attempt){ "probe", unknown, a.secret, RHOST_DEFAULT }; /* unknown ID */
         assert_refused_at(&t, PAM_AUTH_ERR);
         t = (attempt){ "probe", a.id, "hunter2", RHOST_DEFAULT };
-        assert_refused_at(&t, PAM_IGNORE);
+        assert_refused_at(&t, PAM_AUTH_ERR);
 
         /* Something that is not an ID is an ordinary user name. */
         char *lower = strdup(a.id);
         lower[0] = 'a';
         t = (attempt){ "probe", lower, a.secret, RHOST_DEFAULT };
-        assert_refused_at(&t, PAM_IGNORE);
+        assert_refused_at(&t, PAM_AUTH_ERR);
         free(lower);
 
         /* A refused key (here: network) leaves the key ID as the user. */
@@ -981,7 +999,7 @@ START_TEST(test_keyid_user) {
         /* Without the option a key ID is no user name of ours. */
         write_stacks_f("bus=%s timeout=1000", h.bus_address);
         t = (attempt){ "probe", a.id, a.secret, RHOST_DEFAULT };
-        assert_refused_at(&t, PAM_IGNORE);
+        assert_refused_at(&t, PAM_AUTH_ERR);
         t = (attempt){ "probe", a.id, a.password, RHOST_DEFAULT };
         assert_refused_at(&t, PAM_AUTH_ERR);
 
@@ -1026,11 +1044,13 @@ START_TEST(test_session) {
         /* A later refused authentication on the same handle takes it all
          * back. */
         d.password = "hunter2";
-        ck_assert_int_eq(pam_authenticate(pamh, 0), SENTINEL_IGNORE);
+        ck_assert_int_eq(pam_authenticate(pamh, 0), PAM_AUTH_ERR);
         ck_assert_ptr_null(pam_getenv(pamh, "ACCESSKEY_ID"));
         ck_assert_ptr_null(pam_getenv(pamh, "ACCESSKEY_SCOPES"));
         ck_assert_int_eq(pam_acct_mgmt(pamh, 0), SENTINEL_IGNORE);
-        ck_assert_int_eq(pam_setcred(pamh, PAM_ESTABLISH_CRED), SENTINEL_IGNORE);
+        /* libpam runs setcred along the chain auth took, which stopped
+         * at the module's refusal. */
+        ck_assert_int_ne(pam_setcred(pamh, PAM_ESTABLISH_CRED), PAM_SUCCESS);
         ck_assert_int_eq(pam_open_session(pamh, 0), SENTINEL_IGNORE);
         ck_assert_ptr_null(pam_getenv(pamh, "ACCESSKEY_ID"));
         pam_end(pamh, PAM_SUCCESS);
@@ -1166,6 +1186,244 @@ START_TEST(test_timing_alike) {
 }
 END_TEST
 
+/* ------------------------------------------- the module's own log lines */
+
+/* The module's syslog lines of this test so far (harness_capture_syslog). */
+static char *syslog_text;
+
+static const char *module_log(void) {
+        free(syslog_text);
+        return syslog_text = harness_syslog_text(false);
+}
+
+static void capture_setup(void) {
+        daemon_setup();
+        harness_capture_syslog();
+}
+
+static void capture_teardown(void) {
+        free(syslog_text);
+        syslog_text = NULL;
+        daemon_teardown();
+}
+
+/* A login by key ID replaces PAM_USER, and libpam frees the old name: the
+ * line that reports it must show what the user typed, not freed memory. */
+START_TEST(test_keyid_user_log) {
+        key k;
+        login l;
+        char want[256];
+
+        key_create_simple(&k);
+        write_stacks_f("bus=%s timeout=1000 keyid_user", h.bus_address);
+        login_run("probe", k.id, k.secret, &l);
+        ck_assert_int_eq(l.auth, PAM_SUCCESS);
+        ck_assert_str_eq(l.final_user, "root");
+        login_done(&l);
+
+        snprintf(want, sizeof(want),
+                 "access key %1$s: user %1$s, service probe, rhost " RHOST_DEFAULT
+                 ", tty ssh: accepted as root",
+                 k.id);
+        const char *log = module_log();
+        ck_assert_msg(strstr(log, want), "no line '%s' in the module's log:\n%s", want, log);
+        key_done(&k);
+}
+END_TEST
+
+/* Nothing secret-shaped that a peer typed into a field the module or the
+ * daemon logs reaches either log. */
+START_TEST(test_no_credential_in_logs) {
+        key k;
+        login l;
+        char *other = NULL, *rhost = NULL;
+
+        key_create_simple(&k);
+        /* The user name is the whole credential (a client that put it in
+         * the wrong field), the password the key: the daemon is asked. */
+        ck_assert_int_ge(asprintf(&other, "%s:%s", k.id, k.secret), 0);
+        ck_assert_int_ge(asprintf(&rhost, "host %s", k.secret), 0);
+        const attempt a = { "probe", other, k.password, rhost };
+        login_run_at(&a, &l);
+        ck_assert_int_ne(l.auth, PAM_SUCCESS);
+        login_done(&l);
+        /* A bare secret as the user, with a key ID user's tty. */
+        const attempt b = { "probe", k.secret, k.password, k.password };
+        login_run_at(&b, &l);
+        ck_assert_int_ne(l.auth, PAM_SUCCESS);
+        login_done(&l);
+        /* The same through the library, into every field the daemon
+         * logs. */
+        ak_client *c = NULL;
+        ak_auth_result *res = NULL;
+        ck_assert_int_eq(ak_client_open(h.bus_address, NULL, 2000, &c), 0);
+        const ak_auth_request req = { .user = other, .service = other, .rhost = other };
+        ck_assert_int_ne(ak_authenticate(c, k.id, k.secret, &req, &res), 0);
+        const ak_auth_request req2 = { .user = "root", .service = "sshd", .rhost = rhost };
+        ck_assert_int_eq(ak_authenticate(c, k.id, k.secret, &req2, &res), 0);
+        ak_auth_result_free(res);
+        ak_client_close(c);
+        ck_assert_int_eq(harness_stop_daemon(&h), 0);
+
+        const char *mlog = module_log();
+        char *dlog = harness_read_file(h.daemon_log);
+        ck_assert_ptr_nonnull(dlog);
+        /* The lines are there, with the key ID the user typed. */
+        ck_assert_msg(strstr(mlog, "user ") && strstr(mlog, k.id) && strstr(mlog, REDACT_MARK),
+                      "module log:\n%s", mlog);
+        ck_assert_msg(strstr(dlog, REDACT_MARK), "daemon log:\n%s", dlog);
+        const char *const logs[] = { mlog, dlog };
+        for (size_t i = 0; i < ELEMENTSOF(logs); i++) {
+                ck_assert_msg(!strstr(logs[i], k.secret + 4), "a secret in the %s log:\n%s",
+                              i ? "daemon's" : "module's", logs[i]);
+                ck_assert_msg(!strstr(logs[i], "aks_"), "'aks_' in the %s log:\n%s",
+                              i ? "daemon's" : "module's", logs[i]);
+        }
+        free(dlog);
+        free(other);
+        free(rhost);
+        key_done(&k);
+}
+END_TEST
+
+/* Invalid option values refuse with PAM_SERVICE_ERR from every phase,
+ * saying which option and which rule, even for a good key. */
+START_TEST(test_invalid_options) {
+        const struct {
+                const char *option;
+                const char *rule; /* in the logged error */
+        } bad[] = {
+                { "scope=Mail", "must start with a lower-case letter" },
+                { "scope=BAD!", "must start with a lower-case letter" },
+                { "scope=", "1 to 64 characters" },
+                { "scope=bad!", "may hold only a-z" },
+                { "bus=tcp:host=x", "unix:path=/ABSOLUTE" },
+                { "bus=session", "unix:path=/ABSOLUTE" },
+                { "bus=", "unix:path=/ABSOLUTE" },
+                { "bus=unix:path=relative", "unix:path=/ABSOLUTE" },
+                { "bus=unix:path=/ok;tcp:host=x", "unix:path=/ABSOLUTE" },
+                { "timeout=0", "from 1 to 60000" },
+                { "timeout=60001", "from 1 to 60000" },
+                { "timeout=nonsense", "from 1 to 60000" },
+                { "timeout=-5", "from 1 to 60000" },
+                { "socket=relative/path", "absolute path" },
+                { "nokey=maybe", "'fail' (the default) or 'ignore'" },
+        };
+        key k;
+
+        key_create_simple(&k);
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                char want[256];
+                write_stacks_f("bus=%s timeout=1000 %s", h.bus_address, bad[i].option);
+                assert_refused("root", k.password, PAM_SERVICE_ERR);
+
+                /* The other phases: never a success either. */
+                conv_data d;
+                login l = {};
+                pam_handle_t *pamh = NULL;
+                struct pam_conv conv = { conversation, &d };
+                d = (conv_data){ .password = k.password, .out = &l };
+                ck_assert_int_eq(pam_start_confdir("probe", "root", &conv, confdir, &pamh),
+                                 PAM_SUCCESS);
+                ck_assert_int_eq(pam_acct_mgmt(pamh, 0), PAM_SERVICE_ERR);
+                ck_assert_int_eq(pam_setcred(pamh, PAM_ESTABLISH_CRED), PAM_SERVICE_ERR);
+                ck_assert_int_eq(pam_open_session(pamh, 0), PAM_SERVICE_ERR);
+                pam_end(pamh, PAM_SERVICE_ERR);
+
+                snprintf(want, sizeof(want), "invalid option '%s': ", bad[i].option);
+                const char *log = module_log();
+                ck_assert_msg(strstr(log, want) && strstr(log, bad[i].rule),
+                              "no '%s' ... '%s' in the module's log:\n%s", want, bad[i].rule, log);
+                free(harness_syslog_text(true));
+        }
+
+        /* More than 16 scopes. */
+        char many[17 * 8 + 64] = "";
+        for (int i = 0; i < 17; i++)
+                snprintf(many + strlen(many), sizeof(many) - strlen(many), "scope=s%d ", i);
+        write_stacks_f("bus=%s %s", h.bus_address, many);
+        assert_refused("root", k.password, PAM_SERVICE_ERR);
+
+        /* The forms that are valid. */
+        write_stacks_f("bus=%s;unix:abstract=accesskey-nowhere timeout=60000 scope=a:b.c_d-9 "
+                       "nokey=fail socket=/nonexistent/x",
+                       h.bus_address);
+        ck_assert_int_eq(module_auth("root", k.password), PAM_AUTH_ERR); /* lacks the scope */
+        write_stacks_f("bus=unix:abstract=accesskey-nowhere;%s timeout=1", h.bus_address);
+        ck_assert_int_ne(module_auth("root", k.password), PAM_SERVICE_ERR);
+        key_done(&k);
+}
+END_TEST
+
+/* A password that is not a key, in every form of stack: the `required`
+ * and `requisite` lines of a keys-only stack must not let it through
+ * (pam_u2f's CVE-2025-23013); `sufficient` and `[success=1
+ * default=ignore]` lines behave the same with nokey=fail and nokey=ignore. */
+START_TEST(test_nokey_stacks) {
+        char other[AK_SECRET_LEN + 1];
+        key k;
+        login l;
+        const char *m = module_path();
+
+        key_create_simple(&k);
+        ck_assert_int_eq(ak_secret_generate(other), 0);
+        char *wrong = credential_of(k.id, other);
+
+        const char *const modes[] = { "", "nokey=fail", "service_required", "nokey=ignore" };
+        for (size_t i = 0; i < ELEMENTSOF(modes); i++) {
+                bool ignore = streq(modes[i], "nokey=ignore");
+                /* The issue's stack: keys only, then a check that passes
+                 * for root. */
+                write_file("st-required",
+                           "auth required %1$s bus=%2$s scope=ftp %3$s\n"
+                           "auth required pam_shells.so\n",
+                           m, h.bus_address, modes[i]);
+                write_file("st-requisite",
+                           "auth requisite %1$s bus=%2$s %3$s\n"
+                           "auth required pam_permit.so\n",
+                           m, h.bus_address, modes[i]);
+                write_file("st-sufficient",
+                           "auth sufficient %1$s bus=%2$s %3$s\n"
+                           "auth required pam_deny.so\n",
+                           m, h.bus_address, modes[i]);
+                write_file("st-skip",
+                           "auth [success=1 default=ignore] %1$s bus=%2$s %3$s\n"
+                           "auth requisite pam_deny.so\n"
+                           "auth required pam_permit.so\n",
+                           m, h.bus_address, modes[i]);
+                const char *const stacks[] = { "st-required", "st-requisite", "st-sufficient",
+                                               "st-skip" };
+                const char *const passwords[] = { "", "not-a-key-at-all", wrong };
+                for (size_t s = 0; s < ELEMENTSOF(stacks); s++)
+                        for (size_t p = 0; p < ELEMENTSOF(passwords); p++) {
+                                login_run(stacks[s], "root", passwords[p], &l);
+                                /* nokey=ignore is unsafe in the first two,
+                                 * which is why it is not the default. */
+                                bool lets_in = ignore && s < 2 && p < 2;
+                                ck_assert_msg((l.auth == PAM_SUCCESS) == lets_in,
+                                              "'%s', stack %s, password #%zu: %s", modes[i],
+                                              stacks[s], p, pam_strerror(NULL, l.auth));
+                                login_done(&l);
+                        }
+        }
+        /* The control: the stacks do let a key in. */
+        const char *const scopes[] = { "ftp", NULL };
+        const ak_create_options o = { .name = "pam-ftp", .scopes = scopes };
+        key f;
+        key_create(&o, &f);
+        login_run("st-required", "root", f.password, &l);
+        ck_assert_int_eq(l.auth, PAM_SUCCESS);
+        login_done(&l);
+        login_run("st-sufficient", "root", f.password, &l);
+        ck_assert_int_eq(l.auth, PAM_SUCCESS);
+        login_done(&l);
+
+        key_done(&f);
+        erase_and_free(wrong);
+        key_done(&k);
+}
+END_TEST
+
 /* Guessing is throttled per source: PAM_MAXTRIES, never a success, and the
  * owner from elsewhere still gets in. */
 START_TEST(test_rate_limited) {
@@ -1190,6 +1448,39 @@ START_TEST(test_rate_limited) {
         login_done(&l);
 
         erase_and_free(pw);
+        erase_mem(other, sizeof(other));
+        key_done(&k);
+}
+END_TEST
+
+/* The daemon's refusal of a rate-limited local login names the user, which
+ * the client chose: the module logs it without the credential typed there. */
+START_TEST(test_rate_limited_reason_redacted) {
+        char other[AK_SECRET_LEN + 1];
+        key k;
+        login l;
+
+        harness_capture_syslog();
+        key_create_simple(&k);
+        ck_assert_int_eq(ak_secret_generate(other), 0);
+        char *wrong = credential_of(k.id, other);
+        const attempt a = { "probe", k.password, wrong, NULL };
+
+        for (int i = 0; i < 3; i++) {
+                login_run_at(&a, &l);
+                ck_assert_int_eq(l.auth, PAM_AUTH_ERR);
+                login_done(&l);
+        }
+        login_run_at(&a, &l);
+        ck_assert_int_eq(l.auth, PAM_MAXTRIES);
+        login_done(&l);
+
+        char *log = harness_syslog_text(false);
+        ck_assert_msg(strstr(log, "too many failed attempts") && strstr(log, REDACT_MARK),
+                      "module log:\n%s", log);
+        ck_assert_msg(!strstr(log, "aks_") && !strstr(log, k.secret + 4), "module log:\n%s", log);
+        free(log);
+        erase_and_free(wrong);
         erase_mem(other, sizeof(other));
         key_done(&k);
 }
@@ -1321,10 +1612,10 @@ START_TEST(test_unix_sufficient) {
                 login_done(&l);
         }
 
-        /* The module's own answer to the password: PAM_IGNORE, with no
+        /* The module's own answer to the password: PAM_AUTH_ERR, with no
          * daemon to ask at all. */
         login_run("unix-probe-nodaemon", unix_user, unix_password, &l);
-        ck_assert_int_eq(l.auth, PAM_IGNORE);
+        ck_assert_int_eq(l.auth, PAM_AUTH_ERR);
         login_done(&l);
 
         /* No daemon: the password works, the key does not. */
@@ -1338,6 +1629,93 @@ START_TEST(test_unix_sufficient) {
 
         key_done(&k);
         key_done(&root_key);
+}
+END_TEST
+
+/* The vsftpd stack of pam_accesskey(8), with keyid_user: a deny list
+ * (/etc/ftpusers) in the account phase sees the key's owner, not the key ID
+ * the client typed as the user name, and refuses a key of a listed user. */
+static void write_vsftpd_stacks(void) {
+        const char *m = module_path();
+
+        write_file("ftpusers", "root\ndaemon\n");
+        /* As in the man page, continuation lines and all; the session lines
+         * are not run here. */
+        write_file("vsftpd",
+                   "auth     required  pam_listfile.so item=user sense=deny \\\n"
+                   "                   file=%3$s/ftpusers onerr=succeed\n"
+                   "auth     [success=2 default=ignore]  %1$s bus=%2$s timeout=1000 keyid_user\n"
+                   "auth     [success=1 default=ignore]  pam_unix.so nodelay try_first_pass\n"
+                   "auth     requisite pam_deny.so\n"
+                   "auth     required  pam_permit.so\n"
+                   "auth     required  pam_shells.so\n"
+                   "account  required  pam_listfile.so item=user sense=deny \\\n"
+                   "                   file=%3$s/ftpusers onerr=succeed\n"
+                   "account  required  %1$s bus=%2$s timeout=1000\n"
+                   "account  required  pam_unix.so\n",
+                   m, h.bus_address, confdir);
+        /* The example before issue 13: the deny list in auth only, before
+         * the module renamed the user. */
+        write_file(
+                "vsftpd-old",
+                "auth     required  pam_listfile.so item=user sense=deny file=%3$s/ftpusers onerr=succeed\n"
+                "auth     sufficient %1$s bus=%2$s timeout=1000 keyid_user\n"
+                "auth     required  pam_unix.so nodelay try_first_pass\n"
+                "account  required  %1$s bus=%2$s timeout=1000\n"
+                "account  required  pam_unix.so\n",
+                m, h.bus_address, confdir);
+}
+
+START_TEST(test_ftpusers_keyid_user) {
+        const ak_create_options o = { .name = "pam-ftp-user", .owner = unix_user };
+        key root_key, user_key;
+        login l;
+
+        write_vsftpd_stacks();
+        key_create_simple(&root_key); /* owned by root, who is on the deny list */
+        key_create(&o, &user_key);
+
+        /* USER <key ID>, PASS <secret>: root's key is refused. */
+        attempt a = { "vsftpd", root_key.id, root_key.secret, RHOST_DEFAULT };
+        login_run_at(&a, &l);
+        ck_assert_msg(l.auth != PAM_SUCCESS || l.acct != PAM_SUCCESS,
+                      "root's key logged in over the ftp stack: auth %d, account %d", l.auth,
+                      l.acct);
+        ck_assert_int_eq(l.acct, PAM_AUTH_ERR); /* pam_listfile's refusal */
+        login_done(&l);
+        /* So is root's password-shaped attempt with the full credential. */
+        a.password = root_key.password;
+        login_run_at(&a, &l);
+        ck_assert(l.auth != PAM_SUCCESS || l.acct != PAM_SUCCESS);
+        login_done(&l);
+
+        /* The user who is not listed logs in with a key, and by password. */
+        a = (attempt){ "vsftpd", user_key.id, user_key.secret, RHOST_DEFAULT };
+        login_run_at(&a, &l);
+        ck_assert_msg(l.auth == PAM_SUCCESS && l.acct == PAM_SUCCESS, "auth %d, account %d: %s",
+                      l.auth, l.acct, l.messages);
+        ck_assert_str_eq(l.final_user, unix_user);
+        login_done(&l);
+        a = (attempt){ "vsftpd", unix_user, unix_password, RHOST_DEFAULT };
+        login_run_at(&a, &l);
+        ck_assert_int_eq(l.auth, PAM_SUCCESS);
+        ck_assert_int_eq(l.acct, PAM_SUCCESS);
+        login_done(&l);
+        a.password = "wrong-password";
+        login_run_at(&a, &l);
+        ck_assert_int_ne(l.auth, PAM_SUCCESS);
+        login_done(&l);
+
+        /* The control: the old example let root's key in. */
+        a = (attempt){ "vsftpd-old", root_key.id, root_key.secret, RHOST_DEFAULT };
+        login_run_at(&a, &l);
+        ck_assert_int_eq(l.auth, PAM_SUCCESS);
+        ck_assert_int_eq(l.acct, PAM_SUCCESS);
+        ck_assert_str_eq(l.final_user, "root");
+        login_done(&l);
+
+        key_done(&root_key);
+        key_done(&user_key);
 }
 END_TEST
 
@@ -1426,9 +1804,13 @@ START_TEST(test_normal_password) {
         ck_assert_int_ge(asprintf(&extra, "%s:%s ", id, secret), 0);
         ck_assert_int_ge(asprintf(&lower, "ak%s:%s", id + 2, secret), 0);
 
-        /* PAM_IGNORE, not PAM_AUTHINFO_UNAVAIL: no daemon was asked. */
+        /* PAM_AUTH_ERR, not PAM_AUTHINFO_UNAVAIL: no daemon was asked.
+         * With nokey=ignore, PAM_IGNORE, and still no daemon. */
         const char *const passwords[] = { "hunter2", "", big,    no_colon, extra,
                                           lower,     id, secret, NULL };
+        for (size_t i = 0; passwords[i]; i++)
+                assert_refused("root", passwords[i], PAM_AUTH_ERR);
+        write_stacks("bus=" NOWHERE_BUS " timeout=500 nokey=ignore");
         for (size_t i = 0; passwords[i]; i++)
                 assert_refused("root", passwords[i], PAM_IGNORE);
 
@@ -1479,12 +1861,23 @@ static Suite *pam_suite(void) {
         tcase_add_test(tc, test_deactivated_key);
         tcase_add_test(tc, test_refusals_alike);
         tcase_add_test(tc, test_timing_alike);
+        tcase_add_test(tc, test_nokey_stacks);
+        suite_add_tcase(s, tc);
+
+        /* The module's syslog lines, read in a mount namespace per test. */
+        tc = tcase_create("logs");
+        tcase_add_checked_fixture(tc, capture_setup, capture_teardown);
+        tcase_set_timeout(tc, 60);
+        tcase_add_test(tc, test_keyid_user_log);
+        tcase_add_test(tc, test_no_credential_in_logs);
+        tcase_add_test(tc, test_invalid_options);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("ratelimit");
         tcase_add_checked_fixture(tc, ratelimit_setup, daemon_teardown);
         tcase_set_timeout(tc, 30);
         tcase_add_test(tc, test_rate_limited);
+        tcase_add_test(tc, test_rate_limited_reason_redacted);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("unix");
@@ -1492,6 +1885,7 @@ static Suite *pam_suite(void) {
         tcase_add_checked_fixture(tc, unix_setup, daemon_teardown);
         tcase_set_timeout(tc, 30);
         tcase_add_test(tc, test_unix_sufficient);
+        tcase_add_test(tc, test_ftpusers_keyid_user);
         suite_add_tcase(s, tc);
         return s;
 }
