@@ -156,6 +156,10 @@ static void on_expiry_scan(loop *l, void *userdata) {
         expiry_scan(&mgr);
 }
 
+static void on_release_held(loop *l, void *userdata) {
+        manager_release_held(&mgr, false);
+}
+
 static void on_prune(loop *l, void *userdata) {
         (void) ratelimit_prune(mgr.failures, mono_usec());
         (void) ratelimit_prune(mgr.changes, mono_usec());
@@ -241,7 +245,8 @@ int main(int argc, char **argv) {
             loop_add_timer(l, USAGE_FLUSH_INTERVAL, on_flush, NULL) < 0 ||
             loop_add_timer(l, EXPIRY_SCAN_INTERVAL, on_expiry_scan, NULL) < 0 ||
             loop_add_timer(l, BUS_RECONNECT_INTERVAL, on_bus_check, NULL) < 0 ||
-            loop_add_timer(l, 60 * USEC_PER_SEC, on_prune, NULL) < 0) {
+            loop_add_timer(l, 60 * USEC_PER_SEC, on_prune, NULL) < 0 ||
+            loop_add_timer(l, 100 * USEC_PER_MSEC, on_release_held, NULL) < 0) {
                 log_error("cannot set up signals and timers: %m");
                 goto out;
         }
@@ -277,6 +282,7 @@ out:
                 loop_remove_fd(l, keystore_event_fd(mgr.ks));
                 keystore_stop_writer(mgr.ks);
         }
+        manager_release_held(&mgr, true);
         private_stop(priv);
         if (mgr.usage && (r = usage_flush(mgr.usage)) < 0)
                 log_error("cannot write usage figures at exit: %s", strerror(-r));

@@ -1262,11 +1262,18 @@ static const method *lookup(DBusMessage *msg) {
         return found;
 }
 
+static void send_reply(DBusConnection *conn, DBusMessage *reply) {
+        if (reply) {
+                (void) dbus_connection_send(conn, reply, NULL);
+                dbus_message_unref(reply);
+        }
+}
+
 /* Lifecycle changes cost a disk sync each: one user's stream of them must
  * not fill the writer's queue ahead of everyone else's.  Every attempt
  * counts, failed ones too; root is not limited (it can write the store
  * anyway, and provisioning scripts run as root). */
-static int charge_change(call *c) {
+static int charge_change(call *c, uint64_t *ret_wait) {
         const config *cfg = &c->m->cfg;
         uint64_t now = mono_usec(), wait = 0;
         char source[32];
@@ -1275,13 +1282,75 @@ static int charge_change(call *c) {
                 return 0;
         snprintf(source, sizeof(source), "uid:%u", c->who.uid);
         if (ratelimit_blocked(c->m->changes, source, now, cfg->change_rate_burst, cfg->change_rate_interval,
-                              &wait, NULL))
+                              &wait, NULL)) {
+                *ret_wait = wait;
                 return fail(c, -EBUSY,
                             "too many key changes from UID %u; try again in %" PRIu64 " s (ChangeRateLimitBurst, "
                             "ChangeRateLimitInterval)",
                             c->who.uid, (wait + USEC_PER_SEC - 1) / USEC_PER_SEC);
+        }
         ratelimit_fail(c->m->changes, source, now, cfg->change_rate_interval);
         return 0;
+}
+
+/* A refused change's reply, held back until its caller may try again (at
+ * most HOLD_MAX): a client that sends changes as fast as they are refused
+ * then waits instead of spinning, and a user's flood of refused changes
+ * costs this host's CPU next to nothing.  Bounded per UID and in all;
+ * beyond, the refusal is answered at once. */
+#define HOLD_MAX (1 * USEC_PER_SEC)
+#define HELD_PER_UID 64
+#define HELD_MAX 4096
+
+struct held_reply {
+        DBusMessage *reply;
+        reply_to to; /* conn referenced */
+        uint32_t uid;
+        uint64_t due; /* monotonic */
+        held_reply *next;
+};
+
+static bool hold_reply(call *c, DBusMessage *reply, uint64_t wait) {
+        manager *m = c->m;
+        size_t of_uid = 0;
+
+        if (!reply || dbus_message_get_no_reply(c->msg) || m->n_held >= HELD_MAX)
+                return false;
+        for (const held_reply *h = m->held; h; h = h->next)
+                of_uid += h->uid == c->who.uid;
+        if (of_uid >= HELD_PER_UID)
+                return false;
+        held_reply *h = malloc(sizeof(*h));
+        if (!h)
+                return false;
+        *h = (held_reply){ .reply = reply, .to = c->to, .uid = c->who.uid, .due = mono_usec() + MIN(wait, HOLD_MAX) };
+        if (h->to.conn)
+                dbus_connection_ref(h->to.conn);
+        h->next = m->held;
+        m->held = h;
+        m->n_held++;
+        return true;
+}
+
+void manager_release_held(manager *m, bool all) {
+        uint64_t now = mono_usec();
+        for (held_reply **p = &m->held; *p;) {
+                held_reply *h = *p;
+                if (!all && h->due > now) {
+                        p = &h->next;
+                        continue;
+                }
+                *p = h->next;
+                m->n_held--;
+                if (h->to.conn) {
+                        send_reply(h->to.conn, h->reply);
+                        dbus_connection_unref(h->to.conn);
+                } else if (m->peer_reply)
+                        m->peer_reply(m->peer_reply_userdata, h->to.peer, h->reply);
+                else
+                        dbus_message_unref(h->reply);
+                free(h);
+        }
 }
 
 /* Runs the call: its reply, a method return or an error; NULL when the
@@ -1289,7 +1358,18 @@ static int charge_change(call *c) {
  * nothing to say, or without memory. */
 static DBusMessage *run(call *c, bool *ret_deferred) {
         DBusMessage *reply = NULL;
-        int r = c->attempt == 0 && c->method->changes ? charge_change(c) : 0;
+        uint64_t wait = 0;
+        int r = c->attempt == 0 && c->method->changes ? charge_change(c, &wait) : 0;
+        if (ret_deferred)
+                *ret_deferred = false;
+        if (r == -EBUSY) {
+                reply = reply_error(c, r);
+                if (ret_deferred && hold_reply(c, reply, wait)) {
+                        *ret_deferred = true;
+                        return NULL;
+                }
+                return reply;
+        }
         if (r == 0)
                 r = c->method->fn(c, &reply);
         if (ret_deferred)
@@ -1297,13 +1377,6 @@ static DBusMessage *run(call *c, bool *ret_deferred) {
         if (r == DEFERRED)
                 return NULL;
         return r < 0 ? reply_error(c, r) : reply;
-}
-
-static void send_reply(DBusConnection *conn, DBusMessage *reply) {
-        if (reply) {
-                (void) dbus_connection_send(conn, reply, NULL);
-                dbus_message_unref(reply);
-        }
 }
 
 /* Sends a reply made after the call's handler returned. */

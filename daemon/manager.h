@@ -16,6 +16,8 @@
 #include "usage.h"
 #include "wire.h"
 
+typedef struct held_reply held_reply;
+
 typedef struct manager {
         keystore *ks;
         usage_cache *usage;
@@ -29,7 +31,13 @@ typedef struct manager {
          * written to disk) to connection peer of the private socket. */
         void (*peer_reply)(void *userdata, uint64_t peer, DBusMessage *reply);
         void *peer_reply_userdata;
+        held_reply *held; /* refusals of rate-limited changes, sent when due */
+        size_t n_held;
 } manager;
+
+/* Sends the held refusals that are due (all of them with all); the daemon
+ * calls it every 100 ms, and with all before it stops. */
+void manager_release_held(manager *m, bool all);
 
 /* Handles a call from the bus to the daemon's objects (any interface) and
  * sends its reply; returns NOT_YET_HANDLED for what it does not know. */
