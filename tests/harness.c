@@ -478,10 +478,9 @@ static void *capture_thread(void *arg) {
         }
 }
 
-void harness_capture_syslog(void) {
+int harness_syslog_socket(void) {
         static const char *const devs[] = { "null", "zero", "urandom", "random" };
         char old[] = "/tmp/accesskey-olddev-XXXXXX";
-        pthread_t t;
 
         /* "none" where the kernel ignores the type: valgrind checks it. */
         ck_assert_int_eq(unshare(CLONE_NEWNS), 0);
@@ -500,11 +499,17 @@ void harness_capture_syslog(void) {
         }
         ck_assert_int_eq(umount2(old, MNT_DETACH), 0);
         ck_assert_int_eq(rmdir(old), 0);
-        int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "/dev/log" };
         ck_assert_int_ge(s, 0);
         ck_assert_int_eq(bind(s, (struct sockaddr *) &sa, sizeof(sa)), 0);
-        capture.fd = s;
+        return s;
+}
+
+void harness_capture_syslog(void) {
+        pthread_t t;
+
+        capture.fd = harness_syslog_socket();
         ck_assert_int_eq(pthread_create(&t, NULL, capture_thread, NULL), 0);
         ck_assert_int_eq(pthread_detach(t), 0);
         /* A connection syslog() made before would still reach the host. */

@@ -81,4 +81,7 @@ char *harness_read_file(const char *path);
  * harness_syslog_text() returns (malloc'd) every line since the capture
  * started or was last cleared, one message a line. */
 void harness_capture_syslog(void);
+/* The same namespace and /dev/log, as a non-blocking datagram socket for
+ * the caller to read. */
+int harness_syslog_socket(void);
 char *harness_syslog_text(bool clear);

@@ -502,35 +502,10 @@ static int pam_login(const char *confdir, const char *user, const char *password
 
 /* In a mount namespace of this test process only: /dev becomes a tmpfs
  * holding the few devices the test uses and a socket at /dev/log, so that
- * every syslog() line of the module is read here and the host's /dev and
- * log are untouched. */
+ * every syslog() line is read here and the host's /dev and log are
+ * untouched. */
 static int capture_syslog(void) {
-        static const char *const devs[] = { "null", "zero", "urandom", "random" };
-        char old[] = "/tmp/accesskey-olddev-XXXXXX";
-        int r;
-        ck_assert_int_eq(unshare(CLONE_NEWNS), 0);
-        ck_assert_int_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
-        ck_assert_ptr_nonnull(mkdtemp(old));
-        ck_assert_int_eq(mount("/dev", old, NULL, MS_BIND | MS_REC, NULL), 0);
-        ck_assert_int_eq(mount("tmpfs", "/dev", "tmpfs", 0, "mode=0755,size=1m"), 0);
-        for (size_t i = 0; i < ELEMENTSOF(devs); i++) {
-                char from[128], to[64];
-                snprintf(from, sizeof(from), "%s/%s", old, devs[i]);
-                snprintf(to, sizeof(to), "/dev/%s", devs[i]);
-                int fd = open(to, O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
-                ck_assert_int_ge(fd, 0);
-                close(fd);
-                ck_assert_int_eq(mount(from, to, NULL, MS_BIND, NULL), 0);
-        }
-        /* The host's /dev is not needed any more; nor is the directory. */
-        r = umount2(old, MNT_DETACH);
-        ck_assert_int_eq(r, 0);
-        ck_assert_int_eq(rmdir(old), 0);
-        int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "/dev/log" };
-        ck_assert_int_ge(s, 0);
-        ck_assert_int_eq(bind(s, (struct sockaddr *) &sa, sizeof(sa)), 0);
-        return s;
+        return harness_syslog_socket();
 }
 
 typedef struct sink {
