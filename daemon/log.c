@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "redact.h"
+#include "util.h"
 
 static bool debug_on;
 static bool to_journal, to_syslog;
@@ -34,6 +35,22 @@ static bool stderr_is_journal(void) {
         if (!e || sscanf(e, "%llu:%llu%c", &dev, &ino, &end) != 2 || fstat(STDERR_FILENO, &st) < 0)
                 return false;
         return st.st_dev == (dev_t) dev && st.st_ino == (ino_t) ino;
+}
+
+/* Whether a syslog daemon has its socket: without one, syslog() tries to
+ * connect again for every line (three failing system calls a login).
+ * Looked at again every 10 s, so a syslog daemon started later is used. */
+static bool syslog_listens(void) {
+        static uint64_t checked_at;
+        static bool listens;
+        uint64_t now = mono_usec();
+        struct stat st;
+
+        if (checked_at == 0 || now - checked_at >= 10 * USEC_PER_SEC) {
+                listens = stat("/dev/log", &st) == 0 && S_ISSOCK(st.st_mode);
+                checked_at = now;
+        }
+        return listens;
 }
 
 void log_open(void) {
@@ -64,7 +81,7 @@ void log_msg(int priority, const char *fmt, ...) {
         va_start(ap, fmt);
         m = vsnprintf(line + n, sizeof(line) - (size_t) n - 1, fmt, ap);
         va_end(ap);
-        if (to_syslog)
+        if (to_syslog && syslog_listens())
                 /* The facility in priority when given (authpriv), else
                  * openlog()'s (daemon). */
                 syslog(priority, "%s", line + n);
