@@ -56,7 +56,7 @@ static void warn(manager *m, const char *id, uint64_t now) {
                 return;
         }
         *w = (warning){ m, r };
-        if (keystore_submit_update(m->ks, r, &version, on_warning_written, w) < 0) {
+        if (keystore_submit_update(m->ks, r, &version, false, on_warning_written, w) < 0) {
                 key_record_free(r);
                 free(w);
         }

@@ -487,7 +487,7 @@ void keystore_stop_writer(keystore *ks) {
  * done runs on the loop's thread, from keystore_dispatch(), once the
  * write is durable or has failed.  Without a writer (tests, tools) the
  * write is made here and done called at once. */
-static int submit(keystore *ks, write_fn fn, void *args, keystore_done_fn done, void *userdata) {
+static int submit(keystore *ks, write_fn fn, void *args, bool first, keystore_done_fn done, void *userdata) {
         if (!ks->writer_running) {
                 int r = write_txn(ks, fn, args);
                 free(args);
@@ -502,8 +502,16 @@ static int submit(keystore *ks, write_fn fn, void *args, keystore_done_fn done, 
         }
         *op = (keystore_op){ .fn = fn, .args = args, .done = done, .userdata = userdata };
         pthread_mutex_lock(&ks->queue_lock);
-        *ks->queue_tail = op;
-        ks->queue_tail = &op->next;
+        if (first && ks->queue) {
+                /* A change made again after it was overtaken goes ahead
+                 * of those queued since, so that it is not overtaken for
+                 * ever. */
+                op->next = ks->queue;
+                ks->queue = op;
+        } else {
+                *ks->queue_tail = op;
+                ks->queue_tail = &op->next;
+        }
         pthread_cond_signal(&ks->queue_cond);
         pthread_mutex_unlock(&ks->queue_lock);
         return 0;
@@ -849,7 +857,7 @@ int keystore_submit_insert(keystore *ks, const key_record *rec, uint32_t max_key
         if (!a)
                 return -ENOMEM;
         *a = (insert_args){ rec, max_keys };
-        return submit(ks, do_insert, a, done, userdata);
+        return submit(ks, do_insert, a, false, done, userdata);
 }
 
 /* A digest of a record's stored bytes: what a change was made against. */
@@ -889,13 +897,13 @@ int keystore_update(keystore *ks, const key_record *rec) {
         return write_txn(ks, do_update, &a);
 }
 
-int keystore_submit_update(keystore *ks, const key_record *rec, const keystore_version *expected,
+int keystore_submit_update(keystore *ks, const key_record *rec, const keystore_version *expected, bool first,
                            keystore_done_fn done, void *userdata) {
         update_args *a = malloc(sizeof(*a));
         if (!a)
                 return -ENOMEM;
         *a = (update_args){ .rec = rec, .expected = *expected, .check = true };
-        return submit(ks, do_update, a, done, userdata);
+        return submit(ks, do_update, a, first, done, userdata);
 }
 
 /* Read transactions hold map_lock shared: the map does not move under
@@ -1023,7 +1031,7 @@ int keystore_submit_upgrade_verifier(keystore *ks, const char *id, const uint8_t
         upgrade_args *a = upgrade_args_new(id, old, new);
         if (!a)
                 return -ENOMEM;
-        return submit(ks, do_upgrade_verifier, a, done, userdata);
+        return submit(ks, do_upgrade_verifier, a, false, done, userdata);
 }
 
 static int do_delete(keystore *ks, MDB_txn *txn, void *userdata) {
@@ -1056,7 +1064,7 @@ int keystore_submit_delete(keystore *ks, const char *id, keystore_done_fn done, 
         char *copy = strdup(id);
         if (!copy)
                 return -ENOMEM;
-        return submit(ks, do_delete, copy, done, userdata);
+        return submit(ks, do_delete, copy, false, done, userdata);
 }
 
 void key_record_list_free(key_record **l, size_t n) {
@@ -1252,5 +1260,5 @@ int keystore_submit_usage(keystore *ks, const char *const *ids, const key_usage 
         if (!a)
                 return -ENOMEM;
         *a = (usage_args){ ids, usage, n };
-        return submit(ks, do_put_usage, a, done, userdata);
+        return submit(ks, do_put_usage, a, false, done, userdata);
 }

@@ -69,8 +69,9 @@ void keystore_stop_writer(keystore *ks);
 int keystore_submit_insert(keystore *ks, const key_record *r, uint32_t max_keys, keystore_done_fn done,
                            void *userdata);
 /* Replaces the record only if it is still as read (expected, from
- * keystore_get_versioned()); else -ESTALE and nothing is written. */
-int keystore_submit_update(keystore *ks, const key_record *r, const keystore_version *expected,
+ * keystore_get_versioned()); else -ESTALE and nothing is written.  first:
+ * ahead of the writes queued (a change made again after -ESTALE). */
+int keystore_submit_update(keystore *ks, const key_record *r, const keystore_version *expected, bool first,
                            keystore_done_fn done, void *userdata);
 int keystore_submit_delete(keystore *ks, const char *id, keystore_done_fn done, void *userdata);
 int keystore_submit_usage(keystore *ks, const char *const *ids, const key_usage *usage, size_t n,

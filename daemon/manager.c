@@ -202,7 +202,7 @@ typedef struct change {
 } change;
 
 /* A call whose change was overtaken runs again this often at most. */
-#define CHANGE_ATTEMPTS_MAX 8
+#define CHANGE_ATTEMPTS_MAX 32
 
 static change *change_free(change *ch) {
         if (ch) {
@@ -244,7 +244,7 @@ static int submit_change(call *c, change_kind kind, key_record **rec, const char
                 r = keystore_submit_insert(c->m->ks, ch->rec, limit, on_written, ch);
                 break;
         case CHANGE_UPDATE:
-                r = keystore_submit_update(c->m->ks, ch->rec, &c->version, on_written, ch);
+                r = keystore_submit_update(c->m->ks, ch->rec, &c->version, c->attempt > 0, on_written, ch);
                 break;
         default:
                 r = keystore_submit_delete(c->m->ks, ch->rec->id, on_written, ch);

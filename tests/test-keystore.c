@@ -568,7 +568,7 @@ START_TEST(test_writer_group_commit) {
         ck_assert_int_eq(keystore_start_writer(ks), 0);
         uint64_t before = keystore_commits(ks);
         for (int i = 0; i < N; i++)
-                ck_assert_int_eq(keystore_submit_update(ks, recs[i], &v[i], count_done, &left), 0);
+                ck_assert_int_eq(keystore_submit_update(ks, recs[i], &v[i], false, count_done, &left), 0);
         /* Submitting returns before anything is on disk. */
         ck_assert_int_gt(left, 0);
         wait_written(ks, &left);
@@ -608,8 +608,8 @@ START_TEST(test_writer_refuses_stale_change) {
         free(a->name);
         a->name = strdup("changed-by-a");
         b->state = KEY_STATE_INACTIVE;
-        ck_assert_int_eq(keystore_submit_update(ks, a, &v0, note_result, &ra), 0);
-        ck_assert_int_eq(keystore_submit_update(ks, b, &v0, note_result, &rb), 0);
+        ck_assert_int_eq(keystore_submit_update(ks, a, &v0, false, note_result, &ra), 0);
+        ck_assert_int_eq(keystore_submit_update(ks, b, &v0, false, note_result, &rb), 0);
         while (ra == 1 || rb == 1) {
                 struct pollfd p = { .fd = keystore_event_fd(ks), .events = POLLIN };
                 ck_assert_int_eq(poll(&p, 1, 10000), 1);
