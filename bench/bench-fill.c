@@ -34,6 +34,7 @@
 #include "keystore.h"
 #include "record.h"
 #include "util.h"
+#include "verifier.h"
 
 #define BATCH 100000
 #ifndef MIN

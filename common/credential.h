@@ -5,14 +5,10 @@
  *   access key ID  "AK" + 18 base32 [A-Z2-7]            (90 random bits)
  *   secret         "aks_" + 40 base62 + 6 base62 CRC32  (≈238 random bits)
  *   PAM password   "<ID>:<SECRET>"
- *   verifier       0x02 || HMAC-SHA256(pepper, "accesskey verifier" 0x00 || 0x02 ||
- *                         ID || owner UID (u32 big endian) || SECRET)
- *                  (bound: the verifier of one key ID and owner verifies
- *                  nothing in a record edited to name another)
- *                  0x01 || HMAC-SHA256(pepper, ID ":" SECRET)
- *                  (unbound, of earlier releases: still verified, and
- *                  replaced by the bound form at the key's next successful
- *                  login)
+ *
+ * Only the format, in plain C: the module and the library parse and check
+ * credentials and link no libcrypto.  New IDs and secrets and the verifier
+ * (an HMAC under the pepper) are the daemon's: daemon/verifier.h.
  */
 #pragma once
 
@@ -28,17 +24,9 @@
 #define AK_SECRET_CHECKSUM_LEN 6
 #define AK_CREDENTIAL_LEN (AK_ID_LEN + 1 + AK_SECRET_LEN)
 
-#define AK_PEPPER_LEN 32
-#define AK_VERIFIER_SCHEME_HMAC_SHA256 0x01 /* unbound, of earlier releases */
-#define AK_VERIFIER_SCHEME_BOUND 0x02       /* bound to the key ID and owner UID */
-#define AK_VERIFIER_SCHEME_CURRENT AK_VERIFIER_SCHEME_BOUND
-#define AK_VERIFIER_LEN 33
-#define AK_PEPPER_CHECK_LEN 32
-
-/* Fill ret with a new ID / secret from the OS random source.
- * Return 0 or -EIO when no randomness could be had. */
-int ak_id_generate(char ret[AK_ID_LEN + 1]);
-int ak_secret_generate(char ret[AK_SECRET_LEN + 1]);
+/* The characters of an ID after its prefix, and of a secret after its. */
+extern const char ak_base32_alphabet[];
+extern const char ak_base62_alphabet[];
 
 bool ak_id_is_valid(const char *id);
 
@@ -54,30 +42,7 @@ int ak_secret_check(const char *s);
 int ak_credential_split(const char *password, size_t len, char ret_id[AK_ID_LEN + 1],
                         char ret_secret[AK_SECRET_LEN + 1]);
 
-/* The stored verifier of (id, owner_uid, secret) under pepper, in the
- * current scheme.  Returns 0, -EINVAL for a malformed ID or secret, or
- * -EIO. */
-int ak_verifier_compute(const uint8_t pepper[AK_PEPPER_LEN], const char *id, uint32_t owner_uid,
-                        const char *secret, uint8_t ret[AK_VERIFIER_LEN]);
-
-/* The same with the pepper keyed once: the daemon computes a verifier per
- * login, and setting up an HMAC from scratch costs three times the hash. */
-typedef struct ak_verifier_key ak_verifier_key;
-int ak_verifier_key_new(const uint8_t pepper[AK_PEPPER_LEN], ak_verifier_key **ret);
-ak_verifier_key *ak_verifier_key_free(ak_verifier_key *k);
-/* In the current scheme. */
-int ak_verifier_compute_with(ak_verifier_key *k, const char *id, uint32_t owner_uid,
-                             const char *secret, uint8_t ret[AK_VERIFIER_LEN]);
-/* In a given scheme (the one a stored verifier starts with); -EINVAL for a
- * scheme this release does not know.  The unbound scheme ignores owner_uid. */
-int ak_verifier_compute_scheme(ak_verifier_key *k, uint8_t scheme, const char *id,
-                               uint32_t owner_uid, const char *secret,
-                               uint8_t ret[AK_VERIFIER_LEN]);
-/* HMAC-SHA256(pepper, "accesskey pepper check" NUL): stored beside the keys, it
- * tells a changed pepper from wrong secrets without revealing the pepper. */
-int ak_pepper_check_compute(ak_verifier_key *k, uint8_t ret[AK_PEPPER_CHECK_LEN]);
-
-/* Constant-time comparison of two verifiers. */
-bool ak_verifier_equal(const uint8_t a[AK_VERIFIER_LEN], const uint8_t b[AK_VERIFIER_LEN]);
-
 uint32_t ak_crc32(const void *data, size_t len);
+/* A secret's checksum: the CRC-32 of its first len characters as
+ * AK_SECRET_CHECKSUM_LEN base62 digits, most significant first. */
+void ak_secret_checksum_encode(const char *s, size_t len, char ret[AK_SECRET_CHECKSUM_LEN]);

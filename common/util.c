@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "util.h"
 
-#include <openssl/crypto.h>
+#include <string.h>
 #include <time.h>
 
 void erase_mem(void *p, size_t n) {
+        /* explicit_bzero, which the compiler may not drop as a dead store,
+         * and no OPENSSL_cleanse: the module and the library link no
+         * libcrypto. */
         if (p && n > 0)
-                OPENSSL_cleanse(p, n);
+                explicit_bzero(p, n);
 }
 
 char *erase_and_free(char *s) {

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "record.h"
+#include "verifier.h"
 
 #define KEYSTORE_SCHEMA_VERSION 1
 

@@ -21,6 +21,7 @@
 #include "timeutil.h"
 #include "util.h"
 #include "validate.h"
+#include "verifier.h"
 #include "wire.h"
 
 typedef struct method method;

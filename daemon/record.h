@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include "accesskey.h"
-#include "credential.h"
+#include "verifier.h"
 
 #define RECORD_VERSION 1
 #define RECORD_NAME_MAX 255

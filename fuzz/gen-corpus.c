@@ -18,6 +18,7 @@
 #include "dict.h"
 #include "record.h"
 #include "util.h"
+#include "verifier.h"
 #include "wire.h"
 
 static const char *outdir;

@@ -38,6 +38,7 @@
 #include "accesskey.h"
 #include "credential.h"
 #include "util.h"
+#include "verifier.h"
 
 typedef struct counts {
         unsigned long calls, auth_ok, auth_rejected, rate_limited, lifecycle_ok, other;

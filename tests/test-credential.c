@@ -17,6 +17,7 @@
 #include "timeutil.h"
 #include "util.h"
 #include "validate.h"
+#include "verifier.h"
 
 static bool matches(const char *re, const char *s) {
         regex_t r;

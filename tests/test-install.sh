@@ -192,6 +192,25 @@ else
         pass "nothing is installed below /var or /run (the state and runtime directories are made at run time)"
 fi
 
+# What the clients load: sshd, su and every other PAM service load the module,
+# any program may load the library, and none of them should map OpenSSL for
+# it.  The verifier (HMAC under the pepper) and key generation are the
+# daemon's (daemon/verifier.c); the clients only parse the format.
+if command -v readelf >/dev/null; then
+        for f in "$pammoddir/pam_accesskey.so" "$libdir/libaccesskey.so.0.0.0" /usr/bin/accesskeyctl; do
+                needed=$(readelf -d "$root$f" 2>&1 | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')
+                if [[ -z $needed ]]; then
+                        fail "readelf -d $f lists no NEEDED library: $(readelf -d "$root$f" 2>&1 | head -n 3)"
+                elif [[ $needed == *libcrypto* || $needed == *libssl* ]]; then
+                        fail "$f links OpenSSL (NEEDED: $needed); only accesskeyd may"
+                else
+                        pass "$f links no libcrypto (NEEDED: $needed)"
+                fi
+        done
+else
+        echo "SKIP: readelf is not available; the libraries the clients link are not checked"
+fi
+
 # What the files say.
 conf=$root/etc/accesskey/accesskeyd.conf
 if cmp -s "$conf" "$top_srcdir/conf/accesskeyd.conf" && ! grep -q '^[[:space:]]*[A-Za-z]' "$conf"; then

@@ -22,6 +22,7 @@
 #include "credential.h"
 #include "harness.h"
 #include "util.h"
+#include "verifier.h"
 
 static harness h;
 

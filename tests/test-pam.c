@@ -35,6 +35,7 @@
 #include "harness.h"
 #include "redact.h"
 #include "util.h"
+#include "verifier.h"
 
 /* Where no daemon can be: proves the module answered without asking one. */
 #define NOWHERE_BUS "unix:path=/nonexistent/accesskey-test-bus"

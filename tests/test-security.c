@@ -31,6 +31,7 @@
 #include "credential.h"
 #include "harness.h"
 #include "util.h"
+#include "verifier.h"
 
 #define UID_SYS 3 /* Debian's sys: another ordinary user */
 

@@ -24,6 +24,7 @@
 #include "store-edit.h"
 #include "timeutil.h"
 #include "util.h"
+#include "verifier.h"
 
 static harness h;
 

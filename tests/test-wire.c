@@ -20,6 +20,7 @@
 #include "harness.h"
 #include "request.h"
 #include "util.h"
+#include "verifier.h"
 #include "wire.h"
 
 #define ID "AKAAAAAAAAAAAAAAAAAA"
