@@ -41,16 +41,18 @@ static bool stderr_is_journal(void) {
  * connect again for every line (three failing system calls a login).
  * Looked at again every 10 s, so a syslog daemon started later is used. */
 static bool syslog_listens(void) {
+        /* Atomic: the keystore's writer thread may log too (a corrupt
+         * record it meets). */
         static uint64_t checked_at;
         static bool listens;
-        uint64_t now = mono_usec();
+        uint64_t now = mono_usec(), then = __atomic_load_n(&checked_at, __ATOMIC_RELAXED);
         struct stat st;
 
-        if (checked_at == 0 || now - checked_at >= 10 * USEC_PER_SEC) {
-                listens = stat("/dev/log", &st) == 0 && S_ISSOCK(st.st_mode);
-                checked_at = now;
+        if (then == 0 || now - then >= 10 * USEC_PER_SEC) {
+                __atomic_store_n(&listens, stat("/dev/log", &st) == 0 && S_ISSOCK(st.st_mode), __ATOMIC_RELAXED);
+                __atomic_store_n(&checked_at, now, __ATOMIC_RELAXED);
         }
-        return listens;
+        return __atomic_load_n(&listens, __ATOMIC_RELAXED);
 }
 
 void log_open(void) {
