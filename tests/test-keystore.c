@@ -596,7 +596,7 @@ START_TEST(test_writer_refuses_stale_change) {
         _cleanup_(key_record_freep) key_record *r = make_record(1000, "v0"), *a = NULL, *b = NULL, *g = NULL;
         keystore_version v0;
         keystore *ks;
-        int ra = 1, rb = 1, left = 2;
+        int ra = 1, rb = 1;
 
         ck_assert_int_eq(keystore_open(dir, &ks), 0);
         ck_assert_int_eq(keystore_insert(ks, r, 0), 0);
@@ -620,7 +620,6 @@ START_TEST(test_writer_refuses_stale_change) {
         ck_assert_int_eq(keystore_get(ks, r->id, &g), 0);
         ck_assert_str_eq(g->name, "changed-by-a");
         ck_assert_uint_eq(g->state, KEY_STATE_ACTIVE);
-        (void) left;
         keystore_close(ks);
 }
 END_TEST
