@@ -300,73 +300,52 @@ static int begin_write(keystore *ks, MDB_txn **ret) {
         return mdb_to_errno(rc);
 }
 
-/* Runs fn in one write transaction and commits it; on a full map the
- * transaction is abandoned, the map doubled and fn run again.  For the
- * callers that may wait for the disk: opening, tests, tools, shutdown. */
-static int write_txn(keystore *ks, write_fn fn, void *userdata) {
-        int r = -ENOSPC;
-
-        pthread_mutex_lock(&ks->write_lock);
-        for (int attempt = 0; attempt < 8; attempt++) {
-                MDB_txn *txn;
-                if ((r = begin_write(ks, &txn)) < 0)
-                        break;
-                r = fn(ks, txn, userdata);
-                if (r < 0) {
-                        mdb_txn_abort(txn);
-                        if (r != -ENOSPC)
-                                break;
-                } else {
-                        int rc = mdb_txn_commit(txn);
-                        if (rc == 0) {
-                                __atomic_add_fetch(&ks->commits, 1, __ATOMIC_RELAXED);
-                                break;
-                        }
-                        r = mdb_to_errno(rc);
-                        if (rc != MDB_MAP_FULL)
-                                break;
-                }
-                if ((r = grow_map(ks)) < 0)
-                        break;
-                r = -ENOSPC;
-        }
-        pthread_mutex_unlock(&ks->write_lock);
-        return r;
-}
-
-/* Runs a batch of writes in one transaction, each in a nested one of its
- * own so that a write that fails (a quota, a record changed meanwhile)
- * leaves the others in: one commit, one disk sync, for every change that
- * arrived while the previous batch was being written (group commit).
+/* Runs a batch of writes in one transaction and commits it: one commit,
+ * one disk sync, for every change that arrived while the previous batch
+ * was being written (group commit).  With more than one write, each runs
+ * in a nested transaction of its own, so that a write that fails (a quota,
+ * a record changed meanwhile) leaves the others in; a lone write needs
+ * none, and its failure abandons the transaction.  On a full map the
+ * transaction is abandoned, the map doubled and the batch run again.
  * Each op's result is set. */
 static void write_batch(keystore *ks, keystore_op *batch) {
+        bool nested = batch->next != NULL;
         int r = -ENOSPC;
 
         pthread_mutex_lock(&ks->write_lock);
         for (int attempt = 0; attempt < 8; attempt++) {
                 MDB_txn *txn;
-                bool full = false;
+                bool full = false, failed = false;
 
                 if ((r = begin_write(ks, &txn)) < 0)
                         break;
                 for (keystore_op *op = batch; op; op = op->next) {
-                        MDB_txn *child;
-                        int rc = mdb_txn_begin(ks->env, txn, 0, &child);
+                        MDB_txn *t = txn;
+                        int rc = nested ? mdb_txn_begin(ks->env, txn, 0, &t) : 0;
                         if (rc != 0) {
                                 op->result = mdb_to_errno(rc);
                                 continue;
                         }
-                        op->result = op->fn(ks, child, op->args);
-                        if (op->result < 0) {
-                                mdb_txn_abort(child);
-                        } else if ((rc = mdb_txn_commit(child)) != 0)
+                        op->result = op->fn(ks, t, op->args);
+                        if (op->result < 0 && nested)
+                                mdb_txn_abort(t);
+                        else if (op->result < 0)
+                                failed = true;
+                        else if (nested && (rc = mdb_txn_commit(t)) != 0)
                                 op->result = mdb_to_errno(rc);
                         if (op->result == -ENOSPC) {
                                 full = true;
                                 break;
                         }
                 }
-                if (!full) {
+                if (full || failed) {
+                        mdb_txn_abort(txn);
+                        /* A lone write that failed keeps its result; a
+                         * full map is grown below and the batch run again. */
+                        r = 0;
+                        if (!full)
+                                break;
+                } else {
                         int rc = mdb_txn_commit(txn);
                         if (rc == 0) {
                                 __atomic_add_fetch(&ks->commits, 1, __ATOMIC_RELAXED);
@@ -376,8 +355,7 @@ static void write_batch(keystore *ks, keystore_op *batch) {
                         r = mdb_to_errno(rc);
                         if (rc != MDB_MAP_FULL)
                                 break;
-                } else
-                        mdb_txn_abort(txn);
+                }
                 if ((r = grow_map(ks)) < 0)
                         break;
                 r = -ENOSPC;
@@ -387,6 +365,14 @@ static void write_batch(keystore *ks, keystore_op *batch) {
         if (r < 0)
                 for (keystore_op *op = batch; op; op = op->next)
                         op->result = r;
+}
+
+/* Runs fn in one write transaction on this thread, for the callers that
+ * may wait for the disk: opening, tests, tools, shutdown. */
+static int write_txn(keystore *ks, write_fn fn, void *userdata) {
+        keystore_op op = { .fn = fn, .args = userdata };
+        write_batch(ks, &op);
+        return op.result;
 }
 
 static void *writer_main(void *userdata) {
