@@ -136,6 +136,9 @@ $tmpfilesdir/accesskey.conf
 /usr/share/man/man5/accesskeyd.conf.5
 /usr/share/man/man8/accesskeyd.8
 /usr/share/man/man8/pam_accesskey.8
+/usr/share/accesskey/ldap/accesskey.schema
+/usr/share/accesskey/ldap/accesskey.ldif
+/usr/share/accesskey/ldap/acl-example.ldif
 EOF
 )
 
