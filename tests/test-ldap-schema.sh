@@ -43,7 +43,7 @@ ldif=$top_builddir/ldap/accesskey.ldif
 
 tmp=$(mktemp -d /tmp/accesskey-ldap.XXXXXX) || exit 1
 cleanup() {
-        [[ -f $tmp/slapd.pid ]] && kill "$(cat "$tmp/slapd.pid")" 2>/dev/null
+        "$top_srcdir/tools/slapd-testbed" stop "$tmp/ldap"
         rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -63,73 +63,13 @@ check() {
 }
 
 base=dc=example,dc=com
-uri="ldapi://$(printf %s "$tmp/ldapi" | sed 's|/|%2F|g')"
-
-# ---- a slapd of the test's own
-
-mkdir -p "$tmp/slapd.d" "$tmp/db"
-{
-        cat <<EOF
-dn: cn=config
-objectClass: olcGlobal
-cn: config
-olcPidFile: $tmp/slapd.pid
-
-dn: cn=module{0},cn=config
-objectClass: olcModuleList
-cn: module{0}
-olcModulePath: /usr/lib/ldap
-olcModuleLoad: back_mdb
-olcModuleLoad: syncprov
-
-dn: cn=schema,cn=config
-objectClass: olcSchemaConfig
-cn: schema
-
-EOF
-        cat /etc/ldap/schema/core.ldif
-        echo
-        cat /etc/ldap/schema/cosine.ldif
-        echo
-        cat "$ldif"
-        cat <<EOF
-
-dn: olcDatabase={-1}frontend,cn=config
-objectClass: olcDatabaseConfig
-objectClass: olcFrontendConfig
-olcDatabase: {-1}frontend
-
-dn: olcDatabase={0}config,cn=config
-objectClass: olcDatabaseConfig
-olcDatabase: {0}config
-olcAccess: {0}to * by dn.exact=gidNumber=0+uidNumber=0,cn=peercred,cn=external,cn=auth manage by * none
-
-dn: olcDatabase={1}mdb,cn=config
-objectClass: olcDatabaseConfig
-objectClass: olcMdbConfig
-olcDatabase: {1}mdb
-olcSuffix: $base
-olcRootDN: cn=admin,$base
-olcRootPW: $(slappasswd -s adminpw)
-olcDbDirectory: $tmp/db
-olcDbIndex: objectClass eq
-olcDbIndex: accessKeyId eq
-olcDbIndex: entryCSN,entryUUID eq
-
-dn: olcOverlay={0}syncprov,olcDatabase={1}mdb,cn=config
-objectClass: olcOverlayConfig
-objectClass: olcSyncProvConfig
-olcOverlay: {0}syncprov
-EOF
-} >"$tmp/config.ldif"
-
-check "ldap/accesskey.ldif loads into cn=config (slapadd -n0)" \
-        slapadd -n0 -F "$tmp/slapd.d" -l "$tmp/config.ldif"
-slapd -F "$tmp/slapd.d" -h "$uri" || { echo "ldap-schema: slapd did not start" >&2; exit 1; }
-for _ in $(seq 50); do
-        ldapsearch -x -H "$uri" -s base -b "" >/dev/null 2>&1 && break
-        sleep 0.1
-done
+# The directory of tools/slapd-testbed: its hosts, management host and user.
+uri=$("$top_srcdir/tools/slapd-testbed" start "$tmp/ldap" "$ldif") || {
+        echo "ldap-schema: the test directory did not start (tools/slapd-testbed)" >&2
+        exit 1
+}
+passed=$((passed + 1))
+echo "PASS: ldap/accesskey.ldif loads into cn=config (slapadd -n0), and the example access rules apply"
 
 # ---- the slapd.conf form: accepted, and the same definitions
 
@@ -166,59 +106,7 @@ check "both forms define the same 20 attribute types and the object class" same_
 
 # ---- the directory: hosts, management hosts, a user, the keys' subtree
 
-admin=(-x -H "$uri" -D "cn=admin,$base" -w adminpw)
-pw=$(slappasswd -s hostpw)
-ldapadd "${admin[@]}" >"$tmp/out" 2>&1 <<EOF || { cat "$tmp/out"; exit 1; }
-dn: $base
-objectClass: dcObject
-objectClass: organization
-o: example
-dc: example
-
-dn: ou=accesskeys,$base
-objectClass: organizationalUnit
-ou: accesskeys
-
-dn: ou=hosts,$base
-objectClass: organizationalUnit
-ou: hosts
-
-dn: ou=groups,$base
-objectClass: organizationalUnit
-ou: groups
-
-dn: ou=people,$base
-objectClass: organizationalUnit
-ou: people
-
-dn: cn=web1,ou=hosts,$base
-objectClass: device
-objectClass: simpleSecurityObject
-cn: web1
-userPassword: $pw
-
-dn: cn=admin1,ou=hosts,$base
-objectClass: device
-objectClass: simpleSecurityObject
-cn: admin1
-userPassword: $pw
-
-dn: uid=alice,ou=people,$base
-objectClass: account
-objectClass: simpleSecurityObject
-uid: alice
-userPassword: $pw
-
-dn: cn=accesskey-hosts,ou=groups,$base
-objectClass: groupOfNames
-cn: accesskey-hosts
-member: cn=web1,ou=hosts,$base
-
-dn: cn=accesskey-managers,ou=groups,$base
-objectClass: groupOfNames
-cn: accesskey-managers
-member: cn=admin1,ou=hosts,$base
-EOF
+admin=(-x -H "$uri" -D "cn=admin,$base" -y "$tmp/ldap/admin.pw")
 
 verifier=$(head -c 33 /dev/urandom | base64 -w0)
 key_entry() { # ID [extra LDIF lines]
@@ -265,15 +153,11 @@ check "an expiry that is not a GeneralizedTime is refused" \
 check "a second key for the same owner is accepted" \
         ldapadd "${admin[@]}" < <(key_entry AKAAAAAAAAAAAAAAAAA6)
 
-# ---- the example access rules
+# ---- the example access rules (applied by tools/slapd-testbed)
 
-sed "s/dc=example,dc=com/$base/g" "$top_srcdir/ldap/acl-example.ldif" >"$tmp/acl.ldif"
-check "ldap/acl-example.ldif applies (ldapmodify -Y EXTERNAL)" \
-        ldapmodify -Y EXTERNAL -H "$uri" -f "$tmp/acl.ldif"
-
-as_host=(-x -H "$uri" -D "cn=web1,ou=hosts,$base" -w hostpw)
-as_manager=(-x -H "$uri" -D "cn=admin1,ou=hosts,$base" -w hostpw)
-as_user=(-x -H "$uri" -D "uid=alice,ou=people,$base" -w hostpw)
+as_host=(-x -H "$uri" -D "cn=host1,ou=hosts,$base" -y "$tmp/ldap/host.pw")
+as_manager=(-x -H "$uri" -D "cn=manager1,ou=hosts,$base" -y "$tmp/ldap/host.pw")
+as_user=(-x -H "$uri" -D "uid=alice,ou=people,$base" -y "$tmp/ldap/host.pw")
 as_anonymous=(-x -H "$uri")
 keys=(-LLL -b "ou=accesskeys,$base" "(objectClass=accessKey)")
 
